@@ -1,0 +1,3 @@
+from simfleet.drivers.cli import main
+
+main()

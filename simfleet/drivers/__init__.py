@@ -1,0 +1,1 @@
+"""Composition roots: the CLI, the embedded CSMS runner; nothing imports drivers."""

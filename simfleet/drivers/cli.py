@@ -1,0 +1,231 @@
+"""The `simfleet` command line."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from simfleet import __version__
+from simfleet.drivers.run import RunError, RunOptions, execute
+from simfleet.scenario import ScenarioError, load, validate
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"simfleet: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+class _Workers(click.ParamType):  # type: ignore[type-arg]
+    name = "auto|N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        if value == "auto":
+            return 0
+        try:
+            workers = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
+        if workers < 1:
+            self.fail(f"{value!r}: need at least 1 worker", param, ctx)
+        return workers
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="simfleet")
+def main() -> None:
+    """simfleet: thousands of virtual OCPP-J EV chargers against your CSMS.
+
+    Start with `simfleet run scenarios/quickstart.toml` (an embedded CSMS is started when the
+    scenario names no target), then point `--target` at your own CSMS.
+    """
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option(
+    "--target",
+    metavar="URL",
+    help="CSMS endpoint, ws:// or wss://; the charger identity is appended as a path "
+    "segment. Default: the scenario's target.url, else an embedded CSMS.",
+)
+@click.option("--chargers", type=click.IntRange(min=1), help="Fleet size (fleet.chargers).")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Run length in seconds, ramp included (run.duration_s).",
+)
+@click.option(
+    "--ramp",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="PER_SECOND",
+    help="Chargers connecting per second, fleet-wide (fleet.ramp_per_s).",
+)
+@click.option(
+    "--workers", type=_Workers(), help="Worker processes: 'auto' = one per core (run.workers)."
+)
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (seed).")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the run report as JSON to this file.",
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Progress interval (one line each when not a terminal).",
+)
+@click.option("--quiet", is_flag=True, help="No progress, only the summary.")
+def run(
+    scenario: str,
+    target: str | None,
+    chargers: int | None,
+    duration: float | None,
+    ramp: float | None,
+    workers: int | None,
+    seed: int | None,
+    report_path: str | None,
+    progress_every: float,
+    quiet: bool,
+) -> None:
+    """Run the fleet described by SCENARIO (a TOML file) and report what the CSMS did.
+
+    Exit codes: 0 run completed, 1 a worker failed, 2 bad input, 3 target unreachable,
+    130/143 stopped by SIGINT/SIGTERM (summary and report are still written).
+    """
+    try:
+        loaded = load(scenario)
+        loaded = validate(
+            loaded.with_overrides(
+                target=target,
+                chargers=chargers,
+                duration_s=duration,
+                ramp_per_s=ramp,
+                workers=workers,
+                seed=seed,
+            )
+        )
+    except ScenarioError as error:
+        _fail(str(error))
+    options = RunOptions(
+        report_path=report_path or "", progress_every_s=progress_every, quiet=quiet
+    )
+    try:
+        code = execute(loaded, options)
+    except RunError as error:
+        _fail(str(error))
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9000,
+    show_default=True,
+    help="Port to listen on (0: any free port, printed at start).",
+)
+@click.option(
+    "--heartbeat-interval",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="Interval sent in BootNotification answers.",
+)
+@click.option(
+    "--boot-status",
+    type=click.Choice(["Accepted", "Pending", "Rejected"]),
+    default="Accepted",
+    show_default=True,
+    help="BootNotification answer.",
+)
+@click.option(
+    "--callerror-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of CALLs answered with CALLERROR InternalError (fault injection).",
+)
+@click.option(
+    "--garbage-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of messages answered with a non-OCPP frame (fault injection).",
+)
+@click.option(
+    "--close-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of messages answered by closing the connection (fault injection).",
+)
+@click.option(
+    "--delay-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Service time added before each answer.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the fault injection draws.",
+)
+def csms(
+    host: str,
+    port: int,
+    heartbeat_interval: int,
+    boot_status: str,
+    callerror_rate: float,
+    garbage_rate: float,
+    close_rate: float,
+    delay_ms: float,
+    seed: int,
+) -> None:
+    """Run the embedded OCPP 1.6J CSMS on its own (Ctrl-C to stop).
+
+    Chargers connect to ws://HOST:PORT/<anything>/<identity>.
+    """
+    import uvloop  # noqa: PLC0415 - only this command needs a loop in this process
+
+    from simfleet.engine.csms_server import CsmsStats, Faults, run_csms  # noqa: PLC0415
+    from simfleet.protocol.v16.csms import CsmsSettings  # noqa: PLC0415
+
+    settings = CsmsSettings(heartbeat_interval_s=heartbeat_interval, boot_status=boot_status)
+    faults = Faults(callerror_rate, garbage_rate, close_rate, delay_ms / 1000)
+    if callerror_rate + garbage_rate + close_rate > 1:
+        _fail("--callerror-rate + --garbage-rate + --close-rate must not exceed 1")
+
+    def ready(bound: int) -> None:
+        click.echo(f"simfleet csms: listening on ws://{host}:{bound}/ocpp (OCPP 1.6J)", err=True)
+
+    last = [0]
+
+    def tick(stats: CsmsStats) -> None:
+        rate = (stats.calls - last[0]) / 10
+        last[0] = stats.calls
+        click.echo(
+            f"simfleet csms: {stats.connections} connected, {rate:.0f} msg/s, "
+            f"{stats.calls} messages, injected {stats.injected or 'nothing'}",
+            err=True,
+        )
+
+    try:
+        uvloop.run(run_csms(host, port, settings, faults, seed, ready, tick))
+    except OSError as error:
+        _fail(f"cannot listen on {host}:{port}: {error.strerror}")

@@ -1,0 +1,199 @@
+"""`simfleet run`: start the workers (and the embedded CSMS if no target), show progress, stop
+cleanly on time or on a signal, print the summary and write the report."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import orjson
+
+from simfleet.drivers.progress import Progress
+from simfleet.engine.csms_server import Faults, csms_process_main
+from simfleet.engine.supervisor import Fleet
+from simfleet.exporters.report import build_report, summary_table
+from simfleet.protocol.v16.csms import CsmsSettings
+from simfleet.scenario.model import Scenario, Security
+from simfleet.sim.fleet import worker_count
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_UNREACHABLE = 3
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class RunError(Exception):
+    """A run that cannot start; the message says what to fix. Exit code 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    report_path: str = ""
+    progress_every_s: float = 2.0
+    quiet: bool = False
+    csms_heartbeat_s: int = 60
+
+
+def resolve_password(security: Security, source: str) -> str:
+    """The Basic auth password (AuthorizationKey) for security profiles 1/2; never printed."""
+    if security.profile == 0:
+        return ""
+    if security.password_env:
+        value = os.environ.get(security.password_env)
+        if not value:
+            raise RunError(
+                f"{source}: target.password_env = {security.password_env!r}: "
+                "that environment variable is not set or empty"
+            )
+        return value
+    try:
+        value = Path(security.password_file).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise RunError(
+            f"{source}: target.password_file = {security.password_file!r}: {error.strerror}"
+        ) from None
+    if not value:
+        raise RunError(f"{source}: target.password_file = {security.password_file!r}: empty")
+    return value
+
+
+class _Signals:
+    """Remembers the first SIGINT/SIGTERM; the run loop then stops gracefully."""
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
+
+
+class _EmbeddedCsms:
+    """The embedded CSMS in a child process of its own, on a free port of 127.0.0.1."""
+
+    def __init__(self, heartbeat_s: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child_end = context.Pipe()
+        settings = CsmsSettings(heartbeat_interval_s=heartbeat_s)
+        self.process = context.Process(
+            target=csms_process_main,
+            args=("127.0.0.1", 0, settings, Faults(), 0, child_end),
+            name="simfleet-csms",
+        )
+        self.process.start()
+        child_end.close()
+        if not self._pipe.poll(30):
+            self.stop()
+            raise RunError("the embedded CSMS did not start within 30 s")
+        self.port: int = self._pipe.recv()
+
+    @property
+    def target(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+    def stop(self) -> None:
+        self._pipe.close()  # the child watches the pipe: closing it means stop
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+
+
+def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -> int:
+    """Run the scenario to the end; returns the process exit code."""
+    password = resolve_password(scenario.security, scenario.source)
+    workers = worker_count(scenario.workers, scenario.chargers)
+    csms = None if scenario.target else _EmbeddedCsms(options.csms_heartbeat_s)
+    target = scenario.target or (csms.target if csms else "")
+    err = sys.stderr
+    if not options.quiet:
+        where = "the embedded CSMS at " + target if csms else target
+        print(
+            f"simfleet: {scenario.chargers} chargers (OCPP {scenario.charger.ocpp_version}) "
+            f"-> {where}, {workers} worker(s), {scenario.duration_s:g} s, "
+            f"ramp {scenario.ramp_per_s:g}/s, seed {scenario.seed}",
+            file=err,
+        )
+    fleet = Fleet(scenario, target, password, workers)
+    progress = Progress(scenario.chargers, err, options.progress_every_s, options.quiet)
+    stopped_by = "duration"
+    exit_code = EXIT_OK
+    try:
+        with _Signals() as signals:
+            fleet.start()
+            connected_max = 0
+            while True:
+                fleet.poll(0.1)
+                totals = fleet.totals()
+                connected_max = max(connected_max, totals.gauges["connected"])
+                now = time.time()
+                progress.update(totals, now - fleet.start_at)
+                if signals.received is not None:
+                    stopped_by = f"signal {signals.received.name}"
+                    exit_code = EXIT_SIGNAL[signals.received]
+                    break
+                if fleet.errors() or not fleet.alive():
+                    stopped_by = "worker failure"
+                    exit_code = EXIT_FAILED
+                    break
+                if now - fleet.start_at >= scenario.duration_s:
+                    break
+                if _unreachable(scenario, totals.connections, now - fleet.start_at):
+                    stopped_by = "unreachable target"
+                    exit_code = EXIT_UNREACHABLE
+                    break
+            progress.finish()
+            if not options.quiet:
+                print("simfleet: stopping (stop transactions, close connections)...", file=err)
+            fleet.stop()
+    finally:
+        if fleet.children:
+            fleet.stop(timeout_s=5)
+        if csms is not None:
+            csms.stop()
+    totals = fleet.totals()
+    duration = time.time() - fleet.start_at
+    report = build_report(
+        scenario, target, totals, duration, max(connected_max, 0), stopped_by, workers
+    )
+    if options.report_path:
+        Path(options.report_path).write_bytes(
+            orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
+        )
+    print(summary_table(report), file=out)
+    for error in fleet.errors():
+        print(f"simfleet: worker error: {error}", file=err)
+    if exit_code == EXIT_UNREACHABLE:
+        reasons = ", ".join(f"{k}={v}" for k, v in report["connection_failures"].items())
+        print(
+            f"simfleet: error: cannot reach {target}: no charger connected within "
+            f"{scenario.timeouts.unreachable_s:g} s ({reasons or 'no attempt finished'})",
+            file=err,
+        )
+    return exit_code
+
+
+def _unreachable(scenario: Scenario, connections: dict[str, int], elapsed_s: float) -> bool:
+    """No connection ever opened, attempts failed, and the grace period is over."""
+    return (
+        elapsed_s >= scenario.timeouts.unreachable_s
+        and connections["opened"] == 0
+        and connections["failed"] > 0
+    )

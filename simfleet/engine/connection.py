@@ -1,0 +1,141 @@
+"""One charger's connection: connect, pump frames both ways, reconnect with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from simfleet.engine.scheduler import NEVER, Scheduler
+from simfleet.engine.transport import (
+    basic_auth_header,
+    charger_url,
+    open_connection,
+    send_nowait,
+)
+from simfleet.sim.agent import ChargerAgent
+from simfleet.sim.stats import Recorder
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """How every charger of a worker reaches the CSMS."""
+
+    target: str
+    subprotocol: str
+    connect_timeout_s: float
+    password: str  # Basic auth (security profiles 1/2); empty: no Authorization header
+    ssl_context: ssl.SSLContext | None
+
+
+class Slot:
+    """The engine's handle on one agent: its socket (if connected) and its scheduler entry."""
+
+    __slots__ = ("agent", "recorder", "task", "wake_at", "ws")
+
+    def __init__(self, agent: ChargerAgent, recorder: Recorder) -> None:
+        self.agent = agent
+        self.recorder = recorder
+        self.ws: object | None = None
+        self.wake_at = NEVER
+        self.task: asyncio.Task[None] | None = None
+
+    def next_wakeup(self) -> float:
+        return self.agent.next_wakeup()
+
+    def step(self, now: float) -> None:
+        self.agent.step(now)
+        self.flush()
+
+    def flush(self) -> None:
+        frames = self.agent.take_outbox()
+        ws = self.ws
+        if not frames or ws is None:
+            return
+        for data in frames:
+            send_nowait(ws, data)
+        self.recorder.frames_sent += len(frames)
+
+
+class Stopping:
+    """A flag shared by every connection of a worker."""
+
+    def __init__(self) -> None:
+        self.set = False
+
+
+async def run_connection(
+    slot: Slot,
+    link: Link,
+    scheduler: Scheduler,
+    clock: Callable[[], float],
+    delays: Iterator[float],
+    stopping: Stopping,
+    reset_delays: Callable[[], Iterator[float]],
+) -> None:
+    """Keep one charger connected until the worker stops."""
+    agent, recorder = slot.agent, slot.recorder
+    url = charger_url(link.target, agent.identity)
+    headers = [basic_auth_header(agent.identity, link.password)] if link.password else []
+    ever_connected = False
+    while not stopping.set:
+        try:
+            ws = await open_connection(
+                url, link.subprotocol, link.connect_timeout_s, headers, link.ssl_context
+            )
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
+            recorder.connection_failed(failure_reason(error))
+            await asyncio.sleep(next(delays))
+            continue
+        recorder.opened += 1
+        if ever_connected:
+            recorder.reconnects += 1
+        ever_connected = True
+        delays = reset_delays()
+        await _pump(slot, ws, scheduler, clock)
+        if stopping.set:
+            break
+        recorder.dropped += 1
+        await asyncio.sleep(next(delays))
+
+
+async def _pump(slot: Slot, ws: object, scheduler: Scheduler, clock: Callable[[], float]) -> None:
+    agent, recorder = slot.agent, slot.recorder
+    recv = ws.recv  # type: ignore[attr-defined]
+    recorder.connected += 1
+    slot.ws = ws
+    agent.connected(clock())
+    slot.flush()
+    scheduler.update(slot)
+    try:
+        while True:
+            data = await recv(decode=False)
+            recorder.frames_received += 1
+            agent.receive(data, clock())
+            slot.flush()
+            scheduler.update(slot)
+    except ConnectionClosed:
+        pass
+    finally:
+        recorder.connected -= 1
+        slot.ws = None
+        agent.disconnected(clock())
+        scheduler.update(slot)
+
+
+def failure_reason(error: BaseException) -> str:
+    """A short, low-cardinality name for why a connection attempt failed."""
+    if isinstance(error, InvalidStatus):
+        return f"http_{error.response.status_code}"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if isinstance(error, ConnectionRefusedError):
+        return "refused"
+    if isinstance(error, ssl.SSLError):
+        return "tls"
+    if isinstance(error, OSError):
+        return "network"
+    return type(error).__name__

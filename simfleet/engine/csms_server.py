@@ -1,0 +1,195 @@
+"""The embedded CSMS: a websockets server on the protocol core's CSMS role.
+
+Fast enough not to be the bottleneck of a local run (answers are built and written without a
+task per message), and able to misbehave on purpose (`Faults`) so the simulator's handling of a
+broken CSMS can be tested on real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+from urllib.parse import unquote
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from simfleet.engine.transport import MAX_MESSAGE, send_nowait
+from simfleet.protocol.frames import decode
+from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Per-message probabilities of misbehaving (0 = a well-behaved CSMS)."""
+
+    callerror_rate: float = 0.0  # answer a CALL with a CALLERROR InternalError
+    garbage_rate: float = 0.0  # answer with bytes that are not an OCPP-J frame
+    close_rate: float = 0.0  # close the connection instead of answering
+    delay_s: float = 0.0  # service time added before every answer
+
+    @property
+    def any(self) -> bool:
+        return bool(self.callerror_rate or self.garbage_rate or self.close_rate)
+
+
+@dataclass
+class CsmsStats:
+    connections: int = 0
+    connections_total: int = 0
+    calls: int = 0
+    injected: dict[str, int] = field(default_factory=dict)
+
+
+class _Dice:
+    """Uniform draws in bulk from a seeded generator: one numpy call per 4096 messages."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+        self._draws: list[float] = []
+
+    def roll(self) -> float:
+        if not self._draws:
+            self._draws = self._rng.random(4096).tolist()
+        return self._draws.pop()
+
+
+class EmbeddedCsms:
+    def __init__(
+        self,
+        settings: CsmsSettings,
+        faults: Faults = Faults(),
+        seed: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.faults = faults
+        self.stats = CsmsStats()
+        self._dice = _Dice(seed)
+        self._clock = clock
+        self._transaction_ids = itertools.count(1)
+
+    async def handle(self, ws: ServerConnection) -> None:
+        identity = unquote(ws.request.path.rstrip("/").rsplit("/", 1)[-1]) if ws.request else "?"
+        conn = CsmsConnection16(identity, self.settings, self._transaction_ids)
+        stats = self.stats
+        stats.connections += 1
+        stats.connections_total += 1
+        faults = self.faults
+        clock = self._clock
+        try:
+            while True:
+                data = await ws.recv(decode=False)
+                stats.calls += 1
+                if faults.delay_s:
+                    await asyncio.sleep(faults.delay_s)
+                if faults.any and await self._misbehave(ws, data):
+                    continue
+                conn.receive(data, clock())
+                for frame in conn.take_outbox():
+                    send_nowait(ws, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            stats.connections -= 1
+
+    async def _misbehave(self, ws: ServerConnection, data: bytes) -> bool:
+        """Maybe answer badly instead of well; True if the message was dealt with."""
+        faults = self.faults
+        roll = self._dice.roll()
+        if roll < faults.close_rate:
+            self._count("close")
+            await ws.close(code=1011, reason="simfleet fault injection")
+            return True
+        roll -= faults.close_rate
+        if roll < faults.garbage_rate:
+            self._count("garbage")
+            send_nowait(ws, b"this is not OCPP-J")
+            return True
+        roll -= faults.garbage_rate
+        if roll < faults.callerror_rate:
+            try:
+                frame = decode(data)
+            except Exception:
+                return False
+            if frame.__class__.__name__ != "Call":
+                return False
+            self._count("callerror")
+            send_nowait(
+                ws, b'[4,"' + frame.unique_id.encode() + b'","InternalError","injected",{}]'
+            )
+            return True
+        return False
+
+    def _count(self, kind: str) -> None:
+        self.stats.injected[kind] = self.stats.injected.get(kind, 0) + 1
+
+    def serve(self, host: str, port: int) -> Any:
+        return serve(
+            self.handle,
+            host,
+            port,
+            subprotocols=[Subprotocol("ocpp1.6")],
+            compression=None,
+            ping_interval=None,
+            max_size=MAX_MESSAGE,
+            backlog=4096,
+            server_header=None,
+        )
+
+
+async def run_csms(
+    host: str,
+    port: int,
+    settings: CsmsSettings,
+    faults: Faults,
+    seed: int,
+    on_ready: Callable[[int], None],
+    on_tick: Callable[[CsmsStats], None] | None = None,
+    stop: asyncio.Event | None = None,
+    signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
+) -> None:
+    """Serve until `stop` is set (or SIGTERM/SIGINT); `on_ready` gets the bound port."""
+    csms = EmbeddedCsms(settings, faults, seed)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        with contextlib.suppress(RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    server: Server
+    async with csms.serve(host, port) as server:
+        bound = next(iter(server.sockets)).getsockname()[1]
+        on_ready(bound)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=10)
+            if on_tick is not None:
+                on_tick(csms.stats)
+        server.close()
+
+
+def csms_process_main(
+    host: str, port: int, settings: CsmsSettings, faults: Faults, seed: int, pipe: Connection
+) -> None:
+    """Entry point of the embedded CSMS when `simfleet run` starts it as a child process."""
+    import uvloop  # noqa: PLC0415
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with SIGTERM
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_reader(pipe.fileno(), stop.set)  # parent closed or wrote
+        await run_csms(
+            host, port, settings, faults, seed, pipe.send, stop=stop, signals=(signal.SIGTERM,)
+        )
+
+    uvloop.run(main())

@@ -1,0 +1,177 @@
+"""A worker process: one uvloop loop running a shard of the fleet.
+
+The parent talks to it over a pipe: the worker sends a stats snapshot every ~100 ms (tag b"S"),
+a final one when it has stopped (b"F"), or an error (b"E"); the parent sends b"stop".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from simfleet.engine.connection import Link, Slot, Stopping, run_connection
+from simfleet.engine.scheduler import Scheduler
+from simfleet.engine.transport import client_ssl_context
+from simfleet.protocol.dialect import DIALECTS
+from simfleet.scenario.model import Scenario
+from simfleet.sim.backoff import backoff
+from simfleet.sim.fleet import build_agents, connect_at, shard
+from simfleet.sim.stats import Recorder
+
+SNAPSHOT_EVERY_S = 0.1
+#: After the run ends, how long chargers get to deliver their StopTransactions.
+STOP_GRACE_S = 3.0
+
+TAG_SNAPSHOT = b"S"
+TAG_FINAL = b"F"
+TAG_ERROR = b"E"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerJob:
+    scenario: Scenario
+    target: str
+    password: str
+    worker: int
+    workers: int
+    start_at: float  # wall-clock time at which the ramp starts, shared by all workers
+
+
+def worker_main(job: WorkerJob, pipe: Connection) -> None:
+    """Entry point of a worker process."""
+    import uvloop  # noqa: PLC0415 - imported in the child only: nothing happens at import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    try:
+        uvloop.run(_run(job, pipe))
+    except Exception as error:  # report, don't vanish: the parent shows it and exits non-zero
+        with contextlib.suppress(OSError):
+            pipe.send_bytes(TAG_ERROR + f"{type(error).__name__}: {error}".encode())
+        raise
+
+
+class _Worker:
+    def __init__(self, job: WorkerJob, pipe: Connection) -> None:
+        self.job = job
+        self.pipe = pipe
+        self.loop = asyncio.get_running_loop()
+        self.recorder = Recorder()
+        self.stopping = Stopping()
+        self.stop_requested = asyncio.Event()
+        # uvloop's loop.time() ticks in whole milliseconds: latencies need a finer clock.
+        self.clock = precise_clock()
+        self.scheduler = Scheduler(self.loop, self.clock)
+        scenario = job.scenario
+        indices = shard(scenario.chargers, job.workers, job.worker)
+        agents = build_agents(scenario, indices, self.recorder, job.start_at)
+        self.slots = [Slot(agent, self.recorder) for agent in agents]
+        self.recorder.planned = len(self.slots)
+        self.rng = np.random.default_rng(
+            np.random.SeedSequence(scenario.seed, spawn_key=(1 << 20, job.worker))
+        )
+        security = scenario.security
+        wss = job.target.startswith("wss://")
+        self.link = Link(
+            target=job.target,
+            subprotocol=DIALECTS[scenario.charger.ocpp_version].subprotocol,
+            connect_timeout_s=scenario.timeouts.connect_s,
+            password=job.password if security.profile in (1, 2) else "",
+            ssl_context=client_ssl_context(security.ca_file) if wss else None,
+        )
+
+    def new_delays(self) -> object:
+        r = self.job.scenario.reconnect
+        return backoff(self.rng, r.min_s, r.max_s, r.factor)
+
+    async def ramp(self) -> None:
+        """Start connections at the scenario's rate: one task here, not a sleeping task each."""
+        rate = self.job.scenario.ramp_per_s
+        for slot in self.slots:
+            if self.stopping.set:
+                return
+            delay = connect_at(slot.agent.index, self.job.start_at, rate) - self.clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            slot.task = self.loop.create_task(
+                run_connection(
+                    slot,
+                    self.link,
+                    self.scheduler,
+                    self.clock,
+                    self.new_delays(),  # type: ignore[arg-type]
+                    self.stopping,
+                    self.new_delays,  # type: ignore[arg-type]
+                )
+            )
+
+    async def report(self) -> None:
+        while not self.stopping.set:
+            self.send(TAG_SNAPSHOT)
+            await asyncio.sleep(SNAPSHOT_EVERY_S)
+
+    def send(self, tag: bytes) -> None:
+        snapshot = self.recorder.snapshot(self.job.worker, self.clock())
+        self.pipe.send_bytes(tag + snapshot.to_wire())
+
+    def on_pipe(self) -> None:
+        try:
+            message = self.pipe.recv_bytes()
+        except (EOFError, OSError):
+            message = b"stop"  # the parent is gone: stop rather than run unsupervised
+        if message == b"stop":
+            self.stop_requested.set()
+
+    async def stop(self) -> None:
+        """End the run gracefully: EVs leave, StopTransactions go out, connections close."""
+        now = self.clock()
+        for slot in self.slots:
+            slot.agent.stop(now)
+            slot.flush()
+            self.scheduler.update(slot)
+        deadline = self.loop.time() + STOP_GRACE_S
+        while self.loop.time() < deadline and any(
+            s.ws is not None and s.agent.charger.session.in_flight is not None for s in self.slots
+        ):
+            await asyncio.sleep(0.05)
+        self.stopping.set = True
+        self.scheduler.close()
+        closing = [s.ws.close() for s in self.slots if s.ws is not None]  # type: ignore[attr-defined]
+        if closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await asyncio.gather(*closing, return_exceptions=True)
+        tasks = [s.task for s in self.slots if s.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def precise_clock() -> Callable[[], float]:
+    """Wall-clock seconds (for OCPP timestamps) that never jump (for latencies)."""
+    monotonic = time.monotonic
+    offset = time.time() - monotonic()
+    return lambda: monotonic() + offset
+
+
+async def _run(job: WorkerJob, pipe: Connection) -> None:
+    worker = _Worker(job, pipe)
+    loop = worker.loop
+    loop.add_reader(pipe.fileno(), worker.on_pipe)
+    loop.add_signal_handler(signal.SIGTERM, worker.stop_requested.set)
+    ramp = loop.create_task(worker.ramp())
+    reporter = loop.create_task(worker.report())
+    await worker.stop_requested.wait()
+    ramp.cancel()
+    await asyncio.gather(ramp, return_exceptions=True)
+    await worker.stop()
+    reporter.cancel()
+    await asyncio.gather(reporter, return_exceptions=True)
+    loop.remove_reader(pipe.fileno())
+    worker.send(TAG_FINAL)

@@ -1,0 +1,1 @@
+"""Views of the stats snapshots: the JSON run report and the summary table."""

@@ -1,0 +1,419 @@
+"""The OCPP 1.6J charger state machine: boot, heartbeat, connector status, transactions.
+
+Pure: it reacts to `receive(data, now)`, `step(now)` and the driver operations (`plug_in`,
+`stop_transaction`, `unplug`, ...) and leaves frames in `take_outbox()`. *When* a car arrives and
+how much it charges is not decided here but by whoever drives it (the sim layer's agent, from the
+behaviour models); this class only knows how a 1.6 charger says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from simfleet.protocol.dialect import V16
+from simfleet.protocol.errors import ErrorCode
+from simfleet.protocol.frames import Call, Payload
+from simfleet.protocol.ports import Meter, Observer
+from simfleet.protocol.session import NEVER, Malformed, OutgoingCall, RpcSession
+from simfleet.protocol.v16 import messages
+
+VERSION: Final = V16.version
+
+#: OCPP 1.6 §5: every CSMS-initiated action. Those the charger does not handle yet are answered
+#: NotSupported ("recognised but not supported"); anything else NotImplemented (OCPP-J §4.2.3).
+KNOWN_CSMS_ACTIONS: Final = frozenset(
+    {
+        "CancelReservation",
+        "CertificateSigned",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "DataTransfer",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetInstalledCertificateIds",
+        "GetLocalListVersion",
+        "GetLog",
+        "InstallCertificate",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "SignedUpdateFirmware",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+    }
+)
+
+
+class Status(StrEnum):
+    """ChargePointStatus (OCPP 1.6 §7.7)."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EV = "SuspendedEV"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+class BootState(StrEnum):
+    WAITING = "Waiting"  # not connected yet, or connected and the BootNotification in flight
+    PENDING = "Pending"  # CSMS said Pending/Rejected (or failed): retry at `boot_retry_at`
+    ACCEPTED = "Accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerSettings:
+    """What a charger of a given model says about itself and how it paces its messages."""
+
+    identity: str
+    vendor: str
+    model: str
+    serial: str
+    firmware: str
+    connectors: int
+    heartbeat_interval_s: float
+    meter_interval_s: float
+    call_timeout_s: float
+    boot_retry_s: float
+    authorize_before_start: bool = True
+    max_offline_queue: int = 1000
+
+
+class Connector:
+    """One connector's OCPP view: status and the transaction on it."""
+
+    __slots__ = (
+        "connector_id",
+        "id_tag",
+        "pending_stop",
+        "starting",
+        "status",
+        "transaction_id",
+    )
+
+    def __init__(self, connector_id: int) -> None:
+        self.connector_id = connector_id
+        self.status = Status.AVAILABLE
+        self.id_tag = ""
+        self.transaction_id: int | None = None
+        self.starting = False  # StartTransaction sent, no transactionId yet
+        self.pending_stop = ""  # a stop reason waiting for the transactionId
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.transaction_id is not None or self.starting
+
+
+class Charger16:
+    """One OCPP 1.6J charge point."""
+
+    def __init__(self, settings: ChargerSettings, observer: Observer, meter: Meter) -> None:
+        self.settings = settings
+        self.observer = observer
+        self.meter = meter
+        self.session = RpcSession(V16, settings.call_timeout_s, settings.max_offline_queue)
+        self.connectors = [Connector(i) for i in range(1, settings.connectors + 1)]
+        self.boot = BootState.WAITING
+        self.boot_retry_at = NEVER
+        self.heartbeat_interval = settings.heartbeat_interval_s
+        self.heartbeat_at = NEVER
+        self.meter_interval = settings.meter_interval_s
+        self.meter_at = NEVER
+        self._answered: dict[str, Callable[[OutgoingCall, float], None]] = {
+            "BootNotification": self._on_boot,
+            "Authorize": self._on_authorize,
+            "StartTransaction": self._on_start,
+        }
+
+    # -- connection ----------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        return self.session.online
+
+    @property
+    def accepted(self) -> bool:
+        return self.boot is BootState.ACCEPTED
+
+    def connected(self, now: float) -> None:
+        # OCPP 1.6 §4.2: boot once after power-up; a charger that was accepted and only lost its
+        # connection resumes where it was and delivers what it queued (§3.7 of OCPP-J 1.6).
+        if self.boot is not BootState.ACCEPTED:
+            self.session.connected(now)
+            self.boot = BootState.WAITING
+            self.boot_retry_at = NEVER
+            self._send_boot(now, now)
+            return
+        # Back online: report where each connector is now (§4.9), then the queued transaction
+        # messages follow in order.
+        self.session.connected(now)
+        for connector in self.connectors:
+            self._report_status(connector, now)
+
+    def disconnected(self, now: float) -> None:
+        for lost in self.session.disconnected():
+            self.observer.call_lost(VERSION, lost.action)
+            self._failed(lost, now)
+        if self.boot is not BootState.ACCEPTED:
+            self.boot = BootState.WAITING
+            self.boot_retry_at = NEVER
+
+    # -- the pump interface --------------------------------------------------------------------
+
+    def take_outbox(self) -> list[bytes]:
+        return self.session.take_outbox()
+
+    def next_wakeup(self) -> float:
+        return min(self.session.next_deadline, self.boot_retry_at, self.heartbeat_at, self.meter_at)
+
+    def step(self, now: float) -> None:
+        """Do whatever is due at `now`: timeouts, boot retry, heartbeat, meter values."""
+        if self.session.next_deadline <= now:
+            expired = self.session.expire(now)
+            if expired is not None:
+                self.observer.call_timed_out(VERSION, expired.action)
+                self._failed(expired, now)
+        if self.meter_at <= now:
+            # Transaction messages: generated offline too, queued for delivery (OCPP-J 1.6 §3.7).
+            due = self.meter_at
+            self.meter_at = _next_tick(due, self.meter_interval, now)
+            self._send_meter_values(due, now)
+        if not self.session.online:
+            return
+        if self.boot_retry_at <= now:
+            due, self.boot_retry_at = self.boot_retry_at, NEVER
+            self._send_boot(due, now)
+        if self.heartbeat_at <= now:
+            due = self.heartbeat_at
+            self.heartbeat_at = _next_tick(due, self.heartbeat_interval, now)
+            self.session.call("Heartbeat", messages.heartbeat(), due, now)
+
+    def receive(self, data: bytes | str, now: float) -> None:
+        event = self.session.receive(data, now)
+        if type(event) is OutgoingCall:
+            if event.error_code:
+                self.observer.call_answered(
+                    VERSION, event.action, now - event.intended_at, event.error_code
+                )
+                self._failed(event, now)
+                return
+            self.observer.call_answered(VERSION, event.action, now - event.intended_at, None)
+            handler = self._answered.get(event.action)
+            if handler is not None:
+                handler(event, now)
+        elif type(event) is Call:
+            self._on_csms_call(event, now)
+        elif type(event) is Malformed:
+            self.observer.malformed(VERSION, event.code)
+
+    # -- driver operations (called by the agent that owns the behaviour plan) ------------------
+
+    def plug_in(self, connector_id: int, id_tag: str, now: float) -> bool:
+        """An EV is plugged in and a driver presents `id_tag`; False if the connector is busy."""
+        connector = self.connectors[connector_id - 1]
+        if connector.status is not Status.AVAILABLE or connector.in_transaction:
+            return False
+        connector.id_tag = id_tag
+        self._set_status(connector, Status.PREPARING, now)
+        if self.settings.authorize_before_start:
+            self.session.call("Authorize", messages.authorize(id_tag), now, now)
+        else:
+            self._start(connector, now)
+        return True
+
+    def ev_suspended(self, connector_id: int, now: float) -> None:
+        """The EV stopped drawing power (battery full)."""
+        connector = self.connectors[connector_id - 1]
+        if connector.status is Status.CHARGING:
+            self._set_status(connector, Status.SUSPENDED_EV, now)
+
+    def stop_transaction(self, connector_id: int, reason: str, now: float) -> None:
+        """End the transaction on the connector (the cable stays plugged: Finishing)."""
+        connector = self.connectors[connector_id - 1]
+        if connector.starting:
+            connector.pending_stop = reason  # sent as soon as the transactionId is known
+            return
+        if connector.transaction_id is None:
+            return
+        self._send_stop(connector, reason, now)
+        self._set_status(connector, Status.FINISHING, now)
+
+    def unplug(self, connector_id: int, now: float) -> None:
+        """The EV leaves: any transaction ends with EVDisconnected and the connector frees up."""
+        connector = self.connectors[connector_id - 1]
+        if connector.transaction_id is not None:
+            self._send_stop(connector, "EVDisconnected", now)
+        connector.starting = False
+        connector.pending_stop = ""
+        connector.id_tag = ""
+        if connector.status is not Status.AVAILABLE:
+            self._set_status(connector, Status.AVAILABLE, now)
+
+    def is_charging(self, connector_id: int) -> bool:
+        return self.connectors[connector_id - 1].status is Status.CHARGING
+
+    # -- answers to our CALLs ------------------------------------------------------------------
+
+    def _send_boot(self, intended_at: float, now: float) -> None:
+        s = self.settings
+        payload = messages.boot_notification(s.vendor, s.model, s.serial, s.firmware)
+        self.session.call("BootNotification", payload, intended_at, now, urgent=True)
+
+    def _on_boot(self, outgoing: OutgoingCall, now: float) -> None:
+        result = outgoing.result or {}
+        interval = result.get("interval")
+        status = result.get("status")
+        if status == "Accepted":
+            self.boot = BootState.ACCEPTED
+            self.observer.booted()
+            # §4.2: a positive interval is the heartbeat interval to use.
+            if type(interval) is int and interval > 0:
+                self.heartbeat_interval = float(interval)
+            self.heartbeat_at = now + self.heartbeat_interval
+            self.session.call(
+                "StatusNotification",
+                messages.status_notification(0, "Available", now, "NoError"),
+                now,
+                now,
+            )
+            for connector in self.connectors:
+                self._report_status(connector, now)
+            return
+        # Pending or Rejected: §4.2 retry after `interval` seconds (ours if it gave none).
+        self.boot = BootState.PENDING
+        delay = (
+            float(interval)
+            if type(interval) is int and interval > 0
+            else self.settings.boot_retry_s
+        )
+        self.boot_retry_at = now + delay
+
+    def _on_authorize(self, outgoing: OutgoingCall, now: float) -> None:
+        id_tag = outgoing.payload["idTag"]
+        status = (outgoing.result or {}).get("idTagInfo", {}).get("status")
+        for connector in self.connectors:
+            if connector.status is Status.PREPARING and connector.id_tag == id_tag:
+                if status == "Accepted" and not connector.in_transaction:
+                    self._start(connector, now)
+                return
+
+    def _on_start(self, outgoing: OutgoingCall, now: float) -> None:
+        connector = self.connectors[outgoing.payload["connectorId"] - 1]
+        result = outgoing.result or {}
+        transaction_id = result.get("transactionId")
+        connector.starting = False
+        if type(transaction_id) is not int:
+            self.observer.malformed(VERSION, "BadTransactionId")
+            self._set_status(connector, Status.FINISHING, now)
+            return
+        connector.transaction_id = transaction_id
+        if connector.pending_stop:
+            reason, connector.pending_stop = connector.pending_stop, ""
+            self.stop_transaction(connector.connector_id, reason, now)
+            return
+        if result.get("idTagInfo", {}).get("status") != "Accepted":
+            # §5.16 StopTransactionOnInvalidId: a transaction the CSMS refused ends at once.
+            self.stop_transaction(connector.connector_id, "DeAuthorized", now)
+            return
+        if connector.status is Status.PREPARING:
+            self._set_status(connector, Status.CHARGING, now)
+        if self.meter_at == NEVER:
+            self.meter_at = now + self.meter_interval
+
+    def _failed(self, outgoing: OutgoingCall, now: float) -> None:
+        """A call of ours got a CALLERROR, timed out or was lost with the connection."""
+        action = outgoing.action
+        if action == "BootNotification":
+            self.boot = BootState.PENDING
+            self.boot_retry_at = now + self.settings.boot_retry_s
+        elif action == "StartTransaction":
+            connector = self.connectors[outgoing.payload["connectorId"] - 1]
+            if connector.starting:
+                connector.starting = False
+                connector.pending_stop = ""
+                self._set_status(connector, Status.FINISHING, now)
+
+    # -- CSMS-initiated calls ------------------------------------------------------------------
+
+    def _on_csms_call(self, call: Call, now: float) -> None:
+        if call.action in KNOWN_CSMS_ACTIONS:
+            self.session.answer_error(call, ErrorCode.NOT_SUPPORTED, call.action)
+            self.observer.command_handled(VERSION, call.action, "NotSupported")
+        else:
+            self.session.answer_error(call, ErrorCode.NOT_IMPLEMENTED, call.action)
+            self.observer.command_handled(VERSION, call.action, "NotImplemented")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _start(self, connector: Connector, now: float) -> None:
+        connector.starting = True
+        energy = self.meter.energy_wh(connector.connector_id, now)
+        payload = messages.start_transaction(connector.connector_id, connector.id_tag, energy, now)
+        self._call("StartTransaction", payload, now, now, keep_offline=True)
+
+    def _send_stop(self, connector: Connector, reason: str, now: float) -> None:
+        assert connector.transaction_id is not None
+        energy = self.meter.energy_wh(connector.connector_id, now)
+        payload = messages.stop_transaction(
+            connector.transaction_id, connector.id_tag, energy, now, reason
+        )
+        connector.transaction_id = None
+        self._call("StopTransaction", payload, now, now, keep_offline=True)
+        if not any(c.transaction_id is not None for c in self.connectors):
+            self.meter_at = NEVER
+
+    def _send_meter_values(self, due: float, now: float) -> None:
+        for connector in self.connectors:
+            transaction_id = connector.transaction_id
+            if transaction_id is None:
+                continue
+            cid = connector.connector_id
+            payload = messages.meter_values(
+                cid,
+                transaction_id,
+                self.meter.energy_wh(cid, due),
+                self.meter.power_w(cid, due),
+                due,
+            )
+            self._call("MeterValues", payload, due, now, keep_offline=True)
+
+    def _call(
+        self, action: str, payload: Payload, intended_at: float, now: float, keep_offline: bool
+    ) -> None:
+        if self.session.call(action, payload, intended_at, now, keep_offline=keep_offline) is None:
+            self.observer.call_lost(VERSION, action)  # the offline queue is full
+
+    def _set_status(self, connector: Connector, status: Status, now: float) -> None:
+        connector.status = status
+        self._report_status(connector, now)
+
+    def _report_status(self, connector: Connector, now: float) -> None:
+        # StatusNotification is not a transaction message: while offline it is not queued, and
+        # on reconnect the charger reports the current status instead (§4.9).
+        if not self.session.online or self.boot is not BootState.ACCEPTED:
+            return
+        payload = messages.status_notification(
+            connector.connector_id, connector.status.value, now, "NoError"
+        )
+        self.session.call("StatusNotification", payload, now, now)
+
+
+def _next_tick(due: float, interval: float, now: float) -> float:
+    """The next periodic deadline after `due`; if we fell far behind, restart from `now`."""
+    following = due + interval
+    return following if following > now else now + interval

@@ -1,0 +1,109 @@
+"""The CSMS side of OCPP 1.6J: plausible answers to every charger-initiated action.
+
+Used by the embedded CSMS (`simfleet csms`). Pure like the charger: frames in, frames out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from simfleet.protocol.dialect import V16
+from simfleet.protocol.errors import ErrorCode
+from simfleet.protocol.frames import Call, Payload
+from simfleet.protocol.session import Malformed, RpcSession
+from simfleet.protocol.timefmt import iso_utc
+
+ACCEPTED: Final = {"status": "Accepted"}
+
+
+@dataclass(frozen=True, slots=True)
+class CsmsSettings:
+    heartbeat_interval_s: int = 60
+    boot_status: str = "Accepted"  # Accepted | Pending | Rejected
+    boot_retry_s: int = 10  # the interval sent with Pending / Rejected
+    call_timeout_s: float = 30.0
+
+
+class CsmsConnection16:
+    """One charger's connection as the CSMS sees it."""
+
+    __slots__ = ("_handlers", "_transaction_ids", "identity", "malformed", "session", "settings")
+
+    def __init__(
+        self, identity: str, settings: CsmsSettings, transaction_ids: Iterator[int]
+    ) -> None:
+        self.identity = identity
+        self.settings = settings
+        self.session = RpcSession(V16, settings.call_timeout_s)
+        self.session.online = True
+        self._transaction_ids = transaction_ids
+        self.malformed = 0
+        self._handlers: dict[str, Callable[[Payload, float], Payload]] = {
+            "BootNotification": self._boot,
+            "Heartbeat": _current_time,
+            "StatusNotification": _empty,
+            "Authorize": _id_tag_accepted,
+            "StartTransaction": self._start,
+            "StopTransaction": _stop,
+            "MeterValues": _empty,
+            "DataTransfer": _data_transfer,
+            "DiagnosticsStatusNotification": _empty,
+            "FirmwareStatusNotification": _empty,
+            "SecurityEventNotification": _empty,
+            "LogStatusNotification": _empty,
+            "SignedFirmwareStatusNotification": _empty,
+            "SignCertificate": lambda _payload, _now: ACCEPTED,
+        }
+
+    def receive(self, data: bytes | str, now: float) -> str | None:
+        """Answer one frame; returns the action of a CALL (None for anything else)."""
+        event = self.session.receive(data, now)
+        if type(event) is Call:
+            handler = self._handlers.get(event.action)
+            if handler is None:
+                # OCPP-J 1.6 §4.2.3: an action we do not know.
+                self.session.answer_error(event, ErrorCode.NOT_IMPLEMENTED, event.action)
+            else:
+                self.session.answer(event, handler(event.payload, now))
+            return event.action
+        if type(event) is Malformed:
+            self.malformed += 1
+        return None
+
+    def take_outbox(self) -> list[bytes]:
+        return self.session.take_outbox()
+
+    def _boot(self, _payload: Payload, now: float) -> Payload:
+        status = self.settings.boot_status
+        interval = (
+            self.settings.heartbeat_interval_s
+            if status == "Accepted"
+            else self.settings.boot_retry_s
+        )
+        return {"status": status, "currentTime": iso_utc(now), "interval": interval}
+
+    def _start(self, _payload: Payload, _now: float) -> Payload:
+        return {"transactionId": next(self._transaction_ids), "idTagInfo": ACCEPTED}
+
+
+def _empty(_payload: Payload, _now: float) -> Payload:
+    return {}
+
+
+def _current_time(_payload: Payload, now: float) -> Payload:
+    return {"currentTime": iso_utc(now)}
+
+
+def _id_tag_accepted(_payload: Payload, _now: float) -> Payload:
+    return {"idTagInfo": ACCEPTED}
+
+
+def _stop(_payload: Payload, _now: float) -> Payload:
+    return {"idTagInfo": ACCEPTED}
+
+
+def _data_transfer(_payload: Payload, _now: float) -> Payload:
+    # Vendor-specific: we know no vendor, so the honest answer is UnknownVendorId.
+    return {"status": "UnknownVendorId"}

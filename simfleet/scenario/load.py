@@ -1,0 +1,340 @@
+"""Scenario files (TOML) -> `Scenario`, with errors that name the file, the key and the value.
+
+Every key is checked: unknown keys are errors too, so a typo never silently falls back to a
+default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from simfleet.behaviour.plans import FixedRates
+from simfleet.protocol.dialect import DIALECTS
+from simfleet.scenario.model import (
+    ChargerModel,
+    Reconnect,
+    Scenario,
+    Security,
+    Timeouts,
+)
+
+T = TypeVar("T")
+
+#: OCPP versions a charger model can speak today.
+SUPPORTED_VERSIONS = ("1.6",)
+#: OCPP-J 2.0.1 §3.1: identities of at most 48 characters; ':' would break Basic auth.
+MAX_IDENTITY = 48
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message names the file, the key and the value."""
+
+    def __init__(self, source: str, key: str, value: object, problem: str) -> None:
+        where = f"{source}: {key}" if key else source
+        shown = "" if value is _MISSING else f" = {value!r}"
+        super().__init__(f"{where}{shown}: {problem}")
+        self.source = source
+        self.key = key
+        self.value = value
+        self.problem = problem
+
+
+_MISSING = object()
+
+
+def load(path: str | Path) -> Scenario:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(source, "", _MISSING, f"cannot read: {error.strerror}") from None
+    return parse(text, source)
+
+
+def parse(text: str, source: str = "<string>") -> Scenario:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(source, "", _MISSING, f"not valid TOML: {error}") from None
+    reader = _Reader(source)
+    return reader.scenario(raw)
+
+
+def validate(scenario: Scenario) -> Scenario:
+    """Check the cross-field rules; used after CLI overrides too."""
+    src = scenario.source
+    if scenario.chargers < 1:
+        raise ScenarioError(src, "fleet.chargers", scenario.chargers, "must be at least 1")
+    if scenario.duration_s <= 0:
+        raise ScenarioError(src, "run.duration_s", scenario.duration_s, "must be positive")
+    if scenario.ramp_per_s <= 0:
+        raise ScenarioError(src, "fleet.ramp_per_s", scenario.ramp_per_s, "must be positive")
+    if scenario.workers < 0:
+        raise ScenarioError(src, "run.workers", scenario.workers, "must be 0 (auto) or more")
+    if scenario.target:
+        parts = urlsplit(scenario.target)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ScenarioError(
+                src, "target.url", scenario.target, "must be a ws:// or wss:// URL with a host"
+            )
+        if scenario.security.profile == 2 and parts.scheme != "wss":
+            raise ScenarioError(
+                src, "target.url", scenario.target, "security profile 2 needs a wss:// URL"
+            )
+    _check_identity(src, scenario.identity)
+    return scenario
+
+
+def _check_identity(source: str, pattern: str) -> None:
+    try:
+        first, other = pattern.format(index=1), pattern.format(index=2)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ScenarioError(
+            source, "fleet.identity", pattern, f"not a pattern with {{index}}: {error}"
+        ) from None
+    if first == other:
+        raise ScenarioError(
+            source, "fleet.identity", pattern, "must contain {index} so identities differ"
+        )
+    if len(first) > MAX_IDENTITY or ":" in first:
+        raise ScenarioError(
+            source, "fleet.identity", pattern, f"identities must be <= {MAX_IDENTITY} chars, no ':'"
+        )
+
+
+class _Reader:
+    """Walks the TOML document, checking each key's type and range."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, value: object, problem: str) -> ScenarioError:
+        return ScenarioError(self.source, key, value, problem)
+
+    def table(self, raw: Mapping[str, Any], key: str, allowed: set[str]) -> Mapping[str, Any]:
+        value = raw.get(key.rsplit(".", 1)[-1], {})
+        if not isinstance(value, dict):
+            raise self.fail(key, value, "must be a table")
+        for name in value:
+            if name not in allowed:
+                known = ", ".join(sorted(allowed))
+                raise self.fail(f"{key}.{name}", value[name], f"unknown key (known: {known})")
+        return value
+
+    def get(
+        self,
+        table: Mapping[str, Any],
+        prefix: str,
+        name: str,
+        default: T,
+        check: Callable[[Any], bool] = lambda _v: True,
+        rule: str = "",
+    ) -> T:
+        if name not in table:
+            return default
+        value = table[name]
+        key = f"{prefix}.{name}" if prefix else name
+        expected = type(default)
+        if expected is float and type(value) is int:
+            value = float(value)
+        if type(value) is not expected:
+            raise self.fail(key, value, f"must be {_type_name(expected)}")
+        if not check(value):
+            raise self.fail(key, value, rule)
+        return value
+
+    def scenario(self, raw: Mapping[str, Any]) -> Scenario:
+        top = {
+            "name",
+            "seed",
+            "run",
+            "fleet",
+            "target",
+            "charger",
+            "behaviour",
+            "timeouts",
+            "reconnect",
+        }
+        for name in raw:
+            if name not in top:
+                raise self.fail(name, raw[name], f"unknown key (known: {', '.join(sorted(top))})")
+        d = Scenario()
+        run = self.table(raw, "run", {"duration_s", "workers"})
+        fleet = self.table(raw, "fleet", {"chargers", "ramp_per_s", "identity"})
+        target = self.table(
+            raw, "target", {"url", "security_profile", "password_env", "password_file", "ca_file"}
+        )
+        positive = (lambda v: v > 0), "must be positive"
+        scenario = replace(
+            d,
+            source=self.source,
+            name=self.get(raw, "", "name", d.name),
+            seed=self.get(raw, "", "seed", d.seed, lambda v: v >= 0, "must be >= 0"),
+            duration_s=self.get(run, "run", "duration_s", d.duration_s, *positive),
+            workers=self.get(
+                run,
+                "run",
+                "workers",
+                d.workers,
+                lambda v: v >= 0,
+                "must be 0 (one per core) or more",
+            ),
+            chargers=self.get(
+                fleet, "fleet", "chargers", d.chargers, lambda v: v >= 1, "must be at least 1"
+            ),
+            ramp_per_s=self.get(fleet, "fleet", "ramp_per_s", d.ramp_per_s, *positive),
+            identity=self.get(fleet, "fleet", "identity", d.identity),
+            target=self.get(target, "target", "url", d.target),
+            security=self.security(target),
+            charger=self.charger(raw),
+            behaviour=self.behaviour(raw),
+            timeouts=self.timeouts(raw),
+            reconnect=self.reconnect(raw),
+        )
+        return validate(scenario)
+
+    def security(self, target: Mapping[str, Any]) -> Security:
+        d = Security()
+        security = Security(
+            profile=self.get(
+                target,
+                "target",
+                "security_profile",
+                d.profile,
+                lambda v: v in (0, 1, 2),
+                "must be 0, 1 or 2 (3 is not supported yet)",
+            ),
+            password_env=self.get(target, "target", "password_env", d.password_env),
+            password_file=self.get(target, "target", "password_file", d.password_file),
+        )
+        ca_file = self.get(target, "target", "ca_file", d.ca_file)
+        security = replace(security, ca_file=ca_file)
+        if security.profile in (1, 2) and not (security.password_env or security.password_file):
+            raise self.fail(
+                "target.security_profile",
+                security.profile,
+                "profiles 1 and 2 need target.password_env or target.password_file",
+            )
+        return security
+
+    def charger(self, raw: Mapping[str, Any]) -> ChargerModel:
+        names = {f.name for f in fields(ChargerModel)}
+        table = self.table(raw, "charger", names)
+        d = ChargerModel()
+        positive = (lambda v: v > 0), "must be positive"
+        return ChargerModel(
+            ocpp_version=self.get(
+                table,
+                "charger",
+                "ocpp_version",
+                d.ocpp_version,
+                lambda v: v in SUPPORTED_VERSIONS,
+                f"must be one of {', '.join(SUPPORTED_VERSIONS)} "
+                f"(known to the protocol core: {', '.join(DIALECTS)})",
+            ),
+            vendor=self.get(
+                table,
+                "charger",
+                "vendor",
+                d.vendor,
+                lambda v: 0 < len(v) <= 20,
+                "must be 1-20 characters (OCPP 1.6 CiString20)",
+            ),
+            model=self.get(
+                table,
+                "charger",
+                "model",
+                d.model,
+                lambda v: 0 < len(v) <= 20,
+                "must be 1-20 characters (OCPP 1.6 CiString20)",
+            ),
+            firmware=self.get(
+                table,
+                "charger",
+                "firmware",
+                d.firmware,
+                lambda v: len(v) <= 50,
+                "must be at most 50 characters",
+            ),
+            connectors=self.get(
+                table,
+                "charger",
+                "connectors",
+                d.connectors,
+                lambda v: 1 <= v <= 16,
+                "must be 1..16",
+            ),
+            max_power_w=self.get(table, "charger", "max_power_w", d.max_power_w, *positive),
+            heartbeat_interval_s=self.get(
+                table, "charger", "heartbeat_interval_s", d.heartbeat_interval_s, *positive
+            ),
+            meter_interval_s=self.get(
+                table, "charger", "meter_interval_s", d.meter_interval_s, *positive
+            ),
+            authorize_before_start=self.get(
+                table, "charger", "authorize_before_start", d.authorize_before_start
+            ),
+        )
+
+    def behaviour(self, raw: Mapping[str, Any]) -> FixedRates:
+        table = self.table(
+            raw, "behaviour", {"idle_s", "session_s", "power_w", "energy_wh", "id_tag"}
+        )
+        d = Scenario().behaviour
+        positive = (lambda v: v > 0), "must be positive"
+        rates = FixedRates(
+            idle_s=self.get(table, "behaviour", "idle_s", d.idle_s, *positive),
+            session_s=self.get(table, "behaviour", "session_s", d.session_s, *positive),
+            power_w=self.get(table, "behaviour", "power_w", d.power_w, *positive),
+            energy_wh=self.get(table, "behaviour", "energy_wh", d.energy_wh, *positive),
+            id_tag=self.get(table, "behaviour", "id_tag", d.id_tag),
+        )
+        try:
+            tag = rates.id_tag.format(index=1)
+        except (KeyError, IndexError, ValueError) as error:
+            raise self.fail("behaviour.id_tag", rates.id_tag, f"bad pattern: {error}") from None
+        if not 0 < len(tag) <= 20:
+            raise self.fail(
+                "behaviour.id_tag",
+                rates.id_tag,
+                "id tags must be 1-20 characters (OCPP 1.6 IdToken)",
+            )
+        return rates
+
+    def timeouts(self, raw: Mapping[str, Any]) -> Timeouts:
+        table = self.table(raw, "timeouts", {f.name for f in fields(Timeouts)})
+        d = Timeouts()
+        positive = (lambda v: v > 0), "must be positive"
+        return Timeouts(
+            **{
+                f.name: self.get(table, "timeouts", f.name, getattr(d, f.name), *positive)
+                for f in fields(Timeouts)
+            }
+        )
+
+    def reconnect(self, raw: Mapping[str, Any]) -> Reconnect:
+        table = self.table(raw, "reconnect", {f.name for f in fields(Reconnect)})
+        d = Reconnect()
+        positive = (lambda v: v > 0), "must be positive"
+        result = Reconnect(
+            **{
+                f.name: self.get(table, "reconnect", f.name, getattr(d, f.name), *positive)
+                for f in fields(Reconnect)
+            }
+        )
+        if result.max_s < result.min_s:
+            raise self.fail("reconnect.max_s", result.max_s, "must be >= reconnect.min_s")
+        if result.factor < 1:
+            raise self.fail("reconnect.factor", result.factor, "must be >= 1")
+        return result
+
+
+def _type_name(kind: type) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        kind, kind.__name__
+    )

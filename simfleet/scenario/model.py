@@ -1,0 +1,81 @@
+"""A scenario as frozen dataclasses: what to simulate, against what, for how long."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from simfleet.behaviour.plans import FixedRates
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    """OCPP security profile 0 (none), 1 (ws + Basic auth) or 2 (wss + Basic auth).
+
+    The Basic auth user is the charger identity; the password (AuthorizationKey) comes from an
+    environment variable or a file, never from the scenario itself, and is never logged.
+    """
+
+    profile: int = 0
+    password_env: str = ""
+    password_file: str = ""
+    ca_file: str = ""  # extra CA bundle to verify a wss:// CSMS (system CAs otherwise)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerModel:
+    ocpp_version: str = "1.6"
+    vendor: str = "simfleet"
+    model: str = "SF-AC22"
+    firmware: str = "simfleet-0.1"
+    connectors: int = 2
+    max_power_w: float = 22_000.0
+    heartbeat_interval_s: float = 300.0  # until the CSMS's BootNotification answer says otherwise
+    meter_interval_s: float = 60.0  # MeterValueSampleInterval
+    authorize_before_start: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    call_s: float = 30.0
+    connect_s: float = 10.0
+    boot_retry_s: float = 30.0  # when the CSMS gives no interval with Pending/Rejected
+    #: Give up the run if no charger could connect at all within this many seconds.
+    unreachable_s: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Jittered exponential backoff between connection attempts of one charger."""
+
+    min_s: float = 1.0
+    max_s: float = 60.0
+    factor: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str = "unnamed"
+    source: str = "<defaults>"
+    seed: int = 1
+    target: str = ""  # ws:// or wss:// URL; empty: start the embedded CSMS
+    chargers: int = 100
+    ramp_per_s: float = 50.0
+    duration_s: float = 60.0
+    identity: str = "SF-{index:06d}"
+    workers: int = 0  # 0: one per core
+    charger: ChargerModel = field(default_factory=ChargerModel)
+    behaviour: FixedRates = field(
+        default_factory=lambda: FixedRates(
+            idle_s=60.0, session_s=300.0, power_w=11_000.0, energy_wh=1e12, id_tag="TAG{index:06d}"
+        )
+    )
+    security: Security = field(default_factory=Security)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    reconnect: Reconnect = field(default_factory=Reconnect)
+
+    def with_overrides(self, **changes: object) -> Scenario:
+        """A copy with the given top-level fields replaced (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    def identity_of(self, index: int) -> str:
+        return self.identity.format(index=index)
