@@ -16,12 +16,22 @@ from simfleet.protocol.v16.charger import Charger16, ChargerSettings
 class ConnectorPlan:
     """Where one connector is in its current `Session`, and its energy register."""
 
-    __slots__ = ("energy_wh", "next_at", "plugged", "power_w", "session", "since", "start_wh")
+    __slots__ = (
+        "charging",
+        "energy_wh",
+        "next_at",
+        "plugged",
+        "power_w",
+        "session",
+        "since",
+        "start_wh",
+    )
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.next_at = session.arrive_at
         self.plugged = False
+        self.charging = False  # the charger says Charging: energy flows
         self.energy_wh = 0.0
         self.start_wh = 0.0  # the register when the current EV plugged in
         self.power_w = 0.0  # what the EV draws right now
@@ -99,19 +109,22 @@ class ChargerAgent:
 
     # -- the plan ------------------------------------------------------------------------------
 
+    def status_changed(self, connector_id: int, status: str, now: float) -> None:
+        plan = self._integrate(connector_id, now)  # the energy so far, at the old power
+        plan.charging = status == "Charging"
+        plan.power_w = min(plan.session.power_w, self.max_power_w) if plan.charging else 0.0
+
     def _integrate(self, connector_id: int, now: float) -> ConnectorPlan:
-        # The register is the integral of power; power is re-read from the charger's state at
-        # each update (it only flows while the charger says Charging). A placeholder for the
-        # physics of the behaviour models: exact at each update, piecewise-constant between.
+        """Bring the register up to `now`: exact, since power only changes at status changes.
+
+        A placeholder for the physics of the behaviour models (constant power per session).
+        """
         plan = self.plans[connector_id - 1]
         if now > plan.since:
             plan.energy_wh += plan.power_w * (now - plan.since) / 3600.0
             plan.since = now
-        charging = plan.plugged and self.charger.is_charging(connector_id)
-        if charging and plan.energy_wh - plan.start_wh >= plan.session.energy_wh:
+        if plan.charging and plan.energy_wh - plan.start_wh >= plan.session.energy_wh:
             self.charger.ev_suspended(connector_id, now)  # the battery is full
-            charging = False
-        plan.power_w = min(plan.session.power_w, self.max_power_w) if charging else 0.0
         return plan
 
     def _advance_plan(self, connector_id: int, plan: ConnectorPlan, now: float) -> None:

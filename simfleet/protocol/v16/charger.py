@@ -400,6 +400,7 @@ class Charger16:
 
     def _set_status(self, connector: Connector, status: Status, now: float) -> None:
         connector.status = status
+        self.meter.status_changed(connector.connector_id, status.value, now)
         self._report_status(connector, now)
 
     def _report_status(self, connector: Connector, now: float) -> None:

@@ -1,0 +1,268 @@
+"""The 1.6 charger state machine, driven with strings and numbers only (no sockets, no clock)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from simfleet.protocol.v16.charger import BootState, Charger16, ChargerSettings, Status
+from simfleet.sim.stats import Recorder
+
+SETTINGS = ChargerSettings(
+    identity="CP-1",
+    vendor="simfleet",
+    model="SF-AC22",
+    serial="CP-1",
+    firmware="1.0",
+    connectors=2,
+    heartbeat_interval_s=300,
+    meter_interval_s=60,
+    call_timeout_s=30,
+    boot_retry_s=20,
+)
+
+
+class SteadyMeter:
+    """1 kW on every connector, register = 1000 Wh per hour since t=0."""
+
+    def energy_wh(self, connector_id: int, now: float) -> float:
+        return now * 1000.0 / 3600.0
+
+    def power_w(self, connector_id: int, now: float) -> float:
+        return 1000.0
+
+    def status_changed(self, connector_id: int, status: str, now: float) -> None:
+        pass
+
+
+class Csms:
+    """Answers the charger's CALLs the way a CSMS would, and remembers what it saw."""
+
+    def __init__(self, charger: Charger16, answers: dict[str, Any] | None = None) -> None:
+        self.charger = charger
+        self.answers = {
+            "BootNotification": {"status": "Accepted", "currentTime": "t", "interval": 30},
+            "Heartbeat": {"currentTime": "t"},
+            "StatusNotification": {},
+            "Authorize": {"idTagInfo": {"status": "Accepted"}},
+            "StartTransaction": {"transactionId": 42, "idTagInfo": {"status": "Accepted"}},
+            "StopTransaction": {},
+            "MeterValues": {},
+        }
+        self.answers.update(answers or {})
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def pending(self) -> list[list[Any]]:
+        return [orjson.loads(frame) for frame in self.charger.take_outbox()]
+
+    def serve(self, now: float, rounds: int = 50) -> None:
+        """Answer everything the charger sends until it goes quiet."""
+        for _ in range(rounds):
+            frames = self.pending()
+            if not frames:
+                return
+            for frame in frames:
+                assert frame[0] == 2, frame
+                _, uid, action, payload = frame
+                self.seen.append((action, payload))
+                reply = [3, uid, self.answers[action]]
+                self.charger.receive(orjson.dumps(reply), now)
+
+    def actions(self, heartbeats: bool = False) -> list[str]:
+        return [a for a, _ in self.seen if heartbeats or a != "Heartbeat"]
+
+
+def booted(recorder: Recorder | None = None) -> tuple[Charger16, Csms, Recorder]:
+    recorder = recorder or Recorder()
+    charger = Charger16(SETTINGS, recorder, SteadyMeter())
+    csms = Csms(charger)
+    charger.connected(0.0)
+    csms.serve(0.0)
+    return charger, csms, recorder
+
+
+def test_boot_then_status_of_every_connector() -> None:
+    charger, csms, recorder = booted()
+    assert charger.boot is BootState.ACCEPTED
+    assert csms.actions() == ["BootNotification"] + ["StatusNotification"] * 3
+    boot = csms.seen[0][1]
+    assert boot["chargePointVendor"] == "simfleet"
+    assert boot["chargePointModel"] == "SF-AC22"
+    assert [p["connectorId"] for _, p in csms.seen[1:]] == [0, 1, 2]
+    assert {p["status"] for _, p in csms.seen[1:]} == {"Available"}
+    assert recorder.booted_count == 1
+    # §4.2: the interval from the CSMS replaces the configured heartbeat interval.
+    assert charger.next_wakeup() == 30.0
+
+
+def test_heartbeat_at_the_accepted_interval() -> None:
+    charger, csms, recorder = booted()
+    charger.step(29.9)
+    assert csms.pending() == []
+    charger.step(30.0)
+    csms.serve(30.0)
+    charger.step(60.0)
+    csms.serve(60.5)
+    assert csms.actions(heartbeats=True)[-2:] == ["Heartbeat", "Heartbeat"]
+    stats = recorder.actions[("1.6", "Heartbeat")]
+    assert stats.ok == 2
+    assert stats.latency.max_s == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("status", ["Pending", "Rejected"])
+def test_boot_retried_after_the_interval_the_csms_gave(status: str) -> None:
+    charger = Charger16(SETTINGS, Recorder(), SteadyMeter())
+    csms = Csms(
+        charger, {"BootNotification": {"status": status, "currentTime": "t", "interval": 7}}
+    )
+    charger.connected(0.0)
+    csms.serve(0.0)
+    assert charger.boot is BootState.PENDING
+    assert charger.next_wakeup() == 7.0
+    charger.step(6.9)
+    assert csms.pending() == []
+    charger.step(7.0)
+    csms.serve(7.0)
+    assert csms.actions() == ["BootNotification", "BootNotification"]
+
+
+def test_boot_timeout_retries_after_the_configured_delay() -> None:
+    recorder = Recorder()
+    charger = Charger16(SETTINGS, recorder, SteadyMeter())
+    charger.connected(0.0)
+    charger.take_outbox()  # the CSMS never answers
+    assert charger.next_wakeup() == 30.0  # call timeout
+    charger.step(30.0)
+    assert recorder.actions[("1.6", "BootNotification")].timeouts == 1
+    assert charger.next_wakeup() == 50.0  # boot_retry_s later
+    charger.step(50.0)
+    assert [orjson.loads(f)[2] for f in charger.take_outbox()] == ["BootNotification"]
+
+
+def test_a_whole_transaction() -> None:
+    charger, csms, _ = booted()
+    csms.seen.clear()
+    assert charger.plug_in(1, "TAG1", 100.0)
+    csms.serve(100.0)
+    assert csms.actions() == [
+        "StatusNotification",
+        "Authorize",
+        "StartTransaction",
+        "StatusNotification",
+    ]
+    assert [csms.seen[0][1]["status"], csms.seen[3][1]["status"]] == ["Preparing", "Charging"]
+    start = csms.seen[2][1]
+    assert start["connectorId"] == 1
+    assert start["idTag"] == "TAG1"
+    assert start["meterStart"] == int(100 * 1000 / 3600)
+    assert charger.connectors[0].transaction_id == 42
+    # MeterValueSampleInterval after the start
+    assert charger.meter_at == 160.0
+    csms.seen.clear()
+    charger.step(160.0)
+    csms.serve(160.0)
+    assert csms.actions() == ["MeterValues"]
+    meter = csms.seen[0][1]
+    assert meter["transactionId"] == 42
+    sampled = {v["measurand"]: v for v in meter["meterValue"][0]["sampledValue"]}
+    assert sampled["Energy.Active.Import.Register"]["value"] == str(round(160 * 1000 / 3600))
+    assert sampled["Power.Active.Import"]["value"] == "1000"
+    csms.seen.clear()
+    charger.unplug(1, 200.0)
+    csms.serve(200.0)
+    assert csms.actions() == ["StopTransaction", "StatusNotification"]
+    stop = csms.seen[0][1]
+    assert (stop["transactionId"], stop["reason"]) == (42, "EVDisconnected")
+    assert stop["meterStop"] == int(200 * 1000 / 3600)
+    assert csms.seen[1][1]["status"] == "Available"
+    assert charger.meter_at == float("inf")  # no transaction, no meter values
+
+
+def test_stop_by_driver_leaves_the_connector_finishing() -> None:
+    charger, csms, _ = booted()
+    charger.plug_in(2, "TAG2", 10.0)
+    csms.serve(10.0)
+    csms.seen.clear()
+    charger.stop_transaction(2, "Local", 20.0)
+    csms.serve(20.0)
+    assert csms.actions() == ["StopTransaction", "StatusNotification"]
+    assert csms.seen[0][1]["reason"] == "Local"
+    assert charger.connectors[1].status is Status.FINISHING
+
+
+def test_rejected_id_tag_starts_nothing() -> None:
+    charger, csms, _ = booted()
+    csms.answers["Authorize"] = {"idTagInfo": {"status": "Invalid"}}
+    csms.seen.clear()
+    charger.plug_in(1, "BAD", 10.0)
+    csms.serve(10.0)
+    assert csms.actions() == ["StatusNotification", "Authorize"]
+    assert not charger.connectors[0].in_transaction
+
+
+def test_transaction_refused_at_start_is_stopped_deauthorized() -> None:
+    charger, csms, _ = booted()
+    csms.answers["StartTransaction"] = {"transactionId": 9, "idTagInfo": {"status": "Blocked"}}
+    csms.seen.clear()
+    charger.plug_in(1, "T", 10.0)
+    csms.serve(10.0)
+    assert csms.actions()[-2:] == ["StopTransaction", "StatusNotification"]
+    assert csms.seen[-2][1]["reason"] == "DeAuthorized"
+
+
+def test_busy_connector_refuses_a_second_car() -> None:
+    charger, csms, _ = booted()
+    assert charger.plug_in(1, "A", 1.0)
+    assert not charger.plug_in(1, "B", 2.0)
+
+
+def test_csms_commands_not_handled_yet_are_answered_honestly() -> None:
+    charger, csms, recorder = booted()
+    charger.receive(b'[2, "c1", "Reset", {"type": "Soft"}]', 1.0)
+    charger.receive(b'[2, "c2", "MakeCoffee", {}]', 1.0)
+    assert csms.pending() == [
+        [4, "c1", "NotSupported", "Reset", {}],
+        [4, "c2", "NotImplemented", "MakeCoffee", {}],
+    ]
+    assert recorder.commands == {
+        ("1.6", "Reset", "NotSupported"): 1,
+        ("1.6", "MakeCoffee", "NotImplemented"): 1,
+    }
+
+
+def test_garbage_from_the_csms_is_counted_and_answered() -> None:
+    charger, csms, recorder = booted()
+    charger.receive(b"}{", 1.0)
+    assert csms.pending() == [[4, "-1", "FormationViolation", "not JSON", {}]]
+    assert recorder.malformed_by_code == {"FormationViolation": 1}
+
+
+def test_offline_transaction_messages_are_delivered_in_order_without_a_new_boot() -> None:
+    charger, csms, recorder = booted()
+    charger.plug_in(1, "T", 10.0)
+    csms.serve(10.0)
+    charger.disconnected(50.0)
+    for t in (70.0, 130.0):
+        charger.step(t)
+    charger.unplug(1, 150.0)
+    assert csms.pending() == []  # nothing written while offline
+    csms.seen.clear()
+    charger.connected(200.0)
+    csms.serve(200.0)
+    actions = csms.actions()
+    assert "BootNotification" not in actions
+    transaction = [a for a in actions if a in ("MeterValues", "StopTransaction")]
+    assert transaction == ["MeterValues", "MeterValues", "StopTransaction"]
+    meter_times = [p["meterValue"][0]["timestamp"] for a, p in csms.seen if a == "MeterValues"]
+    assert len(meter_times) == 2
+    assert meter_times == sorted(meter_times)
+    assert recorder.booted_count == 1
+
+
+def test_call_lost_with_the_connection_is_counted() -> None:
+    charger, csms, recorder = booted()
+    charger.step(30.0)  # heartbeat goes out
+    charger.disconnected(31.0)
+    assert recorder.actions[("1.6", "Heartbeat")].lost == 1

@@ -1,0 +1,64 @@
+"""The embedded CSMS's 1.6 answers, pure."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+
+from simfleet.protocol.timefmt import iso_utc
+from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
+
+
+def ask(conn: CsmsConnection16, frame: list[object]) -> list[object]:
+    conn.receive(orjson.dumps(frame), 1_700_000_000.5)
+    (answer,) = conn.take_outbox()
+    return orjson.loads(answer)  # type: ignore[no-any-return]
+
+
+def test_answers_every_core_action() -> None:
+    conn = CsmsConnection16("CP", CsmsSettings(heartbeat_interval_s=45), itertools.count(100))
+    boot = ask(
+        conn, [2, "1", "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"}]
+    )
+    assert boot == [
+        3,
+        "1",
+        {"status": "Accepted", "currentTime": "2023-11-14T22:13:20.500Z", "interval": 45},
+    ]
+    assert ask(conn, [2, "2", "StartTransaction", {}])[2] == {
+        "transactionId": 100,
+        "idTagInfo": {"status": "Accepted"},
+    }
+    assert ask(conn, [2, "3", "StartTransaction", {}])[2]["transactionId"] == 101  # type: ignore[index]
+    for action in (
+        "Heartbeat",
+        "StatusNotification",
+        "Authorize",
+        "StopTransaction",
+        "MeterValues",
+        "DataTransfer",
+        "FirmwareStatusNotification",
+        "DiagnosticsStatusNotification",
+    ):
+        assert ask(conn, [2, "x", action, {}])[0] == 3
+
+
+def test_pending_boot_carries_the_retry_interval() -> None:
+    conn = CsmsConnection16(
+        "CP", CsmsSettings(boot_status="Pending", boot_retry_s=7), itertools.count()
+    )
+    assert ask(conn, [2, "1", "BootNotification", {}])[2]["interval"] == 7  # type: ignore[index]
+
+
+def test_unknown_action_and_garbage() -> None:
+    conn = CsmsConnection16("CP", CsmsSettings(), itertools.count())
+    assert ask(conn, [2, "1", "Teleport", {}]) == [4, "1", "NotImplemented", "Teleport", {}]
+    conn.receive(b"nonsense", 0)
+    assert orjson.loads(conn.take_outbox()[0])[2] == "FormationViolation"
+    assert conn.malformed == 1
+
+
+def test_timestamps_have_three_fractional_digits() -> None:
+    assert iso_utc(0) == "1970-01-01T00:00:00.000Z"
+    assert iso_utc(1_700_000_000.1239) == "2023-11-14T22:13:20.123Z"

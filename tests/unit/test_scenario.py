@@ -1,0 +1,78 @@
+"""Scenario files: defaults, overrides, and errors naming the file, the key and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simfleet.scenario import ScenarioError, load, parse, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quickstart_loads() -> None:
+    scenario = load(ROOT / "scenarios" / "quickstart.toml")
+    assert scenario.name == "quickstart"
+    assert scenario.chargers == 1000
+    assert scenario.target == ""
+    assert scenario.charger.ocpp_version == "1.6"
+    assert scenario.identity_of(12) == "SF-000012"
+
+
+def test_every_shipped_scenario_loads() -> None:
+    for path in (ROOT / "scenarios").glob("*.toml"):
+        load(path)
+
+
+def test_defaults_and_overrides() -> None:
+    scenario = parse("", "empty.toml")
+    assert scenario.chargers == 100
+    changed = validate(scenario.with_overrides(chargers=5, target=None, seed=9))
+    assert (changed.chargers, changed.seed, changed.target) == (5, 9, "")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "shown"),
+    [
+        ("[fleet]\nchargers = 0", "fleet.chargers", "= 0"),
+        ('[fleet]\nchargers = "many"', "fleet.chargers", "= 'many'"),
+        ("[fleet]\ncharger = 5", "fleet.charger", "unknown key"),
+        ("[fleet]\nramp_per_s = -1", "fleet.ramp_per_s", "= -1"),
+        ('[fleet]\nidentity = "CP"', "fleet.identity", "{index}"),
+        ('[fleet]\nidentity = "CP:{index}"', "fleet.identity", "no ':'"),
+        ('[target]\nurl = "http://x/ocpp"', "target.url", "ws://"),
+        (
+            '[target]\nurl = "ws://x"\nsecurity_profile = 2\npassword_env = "P"',
+            "target.url",
+            "wss://",
+        ),
+        ("[target]\nsecurity_profile = 1", "target.security_profile", "password_env"),
+        ("[target]\nsecurity_profile = 3", "target.security_profile", "= 3"),
+        ('[charger]\nocpp_version = "9.9"', "charger.ocpp_version", "= '9.9'"),
+        ('[charger]\nvendor = "' + "v" * 21 + '"', "charger.vendor", "CiString20"),
+        ("[charger]\nconnectors = 0", "charger.connectors", "1..16"),
+        ('[behaviour]\nid_tag = "{nope}"', "behaviour.id_tag", "bad pattern"),
+        ("[reconnect]\nmin_s = 5\nmax_s = 1", "reconnect.max_s", ">= reconnect.min_s"),
+        ("[run]\nduration_s = true", "run.duration_s", "a number"),
+        ("fleet = 3", "fleet", "must be a table"),
+        ("wat = 1", "wat", "unknown key"),
+    ],
+)
+def test_errors_name_file_key_and_value(text: str, key: str, shown: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse(text, "my/scenario.toml")
+    message = str(caught.value)
+    assert message.startswith(f"my/scenario.toml: {key}")
+    assert shown in message
+
+
+def test_invalid_toml_and_missing_file() -> None:
+    with pytest.raises(ScenarioError, match=r"^bad\.toml: not valid TOML"):
+        parse("[fleet\n", "bad.toml")
+    with pytest.raises(ScenarioError, match=r"nope\.toml: cannot read"):
+        load("nope.toml")
+
+
+def test_integers_are_accepted_where_numbers_are_expected() -> None:
+    assert parse("[run]\nduration_s = 30").duration_s == 30.0

@@ -1,0 +1,180 @@
+"""Fleet building, plans, backoff and the agent's energy register (pure, no sockets)."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from simfleet.behaviour.plans import FixedRatePlanner, FixedRates
+from simfleet.scenario import parse
+from simfleet.sim.agent import ChargerAgent
+from simfleet.sim.backoff import backoff
+from simfleet.sim.fleet import build_agents, connect_at, settings_for, shard, worker_count
+from simfleet.sim.stats import Recorder
+
+RATES = FixedRates(idle_s=60, session_s=600, power_w=7000, energy_wh=1e12, id_tag="T{index}")
+
+
+def test_shards_cover_the_fleet_once() -> None:
+    for workers in (1, 2, 3, 7):
+        indices = sorted(i for w in range(workers) for i in shard(100, workers, w))
+        assert indices == list(range(1, 101))
+
+
+def test_worker_count() -> None:
+    assert worker_count(3, 2) == 2
+    assert worker_count(2, 100) == 2
+    assert worker_count(0, 100) >= 1
+
+
+def test_ramp_is_fleet_wide() -> None:
+    assert connect_at(1, 100.0, 50.0) == 100.0
+    assert connect_at(51, 100.0, 50.0) == pytest.approx(101.0)
+
+
+def test_a_chargers_plan_does_not_depend_on_the_worker_split() -> None:
+    alone = FixedRatePlanner(RATES, seed=4, indices=range(1, 3001), connectors=2)
+    split = [FixedRatePlanner(RATES, 4, shard(3000, 3, w), 2) for w in range(3)]
+    for index in (1, 1024, 1025, 2999):
+        planner = split[(index - 1) % 3]
+        for connector in (1, 2):
+            assert alone.first_session(index, connector, 0.0) == planner.first_session(
+                index, connector, 0.0
+            )
+
+
+def test_first_arrivals_are_spread_over_the_idle_time() -> None:
+    planner = FixedRatePlanner(RATES, seed=1, indices=range(1, 2001), connectors=1)
+    arrivals = np.array([planner.first_session(i, 1, 0.0).arrive_at for i in range(1, 2001)])
+    assert arrivals.min() >= 0.0
+    assert arrivals.max() < 60.0
+    counts, _ = np.histogram(arrivals, bins=6, range=(0, 60))
+    assert counts.min() > 250  # ~333 per bin if uniform
+
+
+def test_backoff_is_bounded_jittered_and_growing() -> None:
+    delays = backoff(np.random.default_rng(0), 1.0, 60.0, 2.0)
+    first = [next(delays) for _ in range(200)]
+    assert all(1.0 <= d <= 60.0 for d in first)
+    assert first[0] == 1.0  # the first retry waits the minimum
+    assert max(first[:3]) <= 4.0
+    assert max(first[10:]) > 30.0
+    assert len(set(first[10:])) == len(first[10:])  # jittered, not synchronised
+
+
+def test_backoff_is_reproducible() -> None:
+    a = backoff(np.random.default_rng(3), 1, 30, 2)
+    b = backoff(np.random.default_rng(3), 1, 30, 2)
+    assert [next(a) for _ in range(40)] == [next(b) for _ in range(40)]
+
+
+class Answering:
+    """A CSMS for one agent: answers every CALL, StartTransaction with transaction 7."""
+
+    def __init__(self, agent: ChargerAgent) -> None:
+        self.agent = agent
+        self.seen: list[tuple[str, dict[str, object]]] = []
+
+    def serve(self, now: float) -> None:
+        for _ in range(50):
+            frames = self.agent.take_outbox()
+            if not frames:
+                return
+            for raw in frames:
+                _, uid, action, payload = orjson.loads(raw)
+                self.seen.append((action, payload))
+                answer: dict[str, object] = {}
+                if action == "BootNotification":
+                    answer = {"status": "Accepted", "currentTime": "t", "interval": 3600}
+                elif action in ("Authorize", "StartTransaction"):
+                    answer = {"idTagInfo": {"status": "Accepted"}, "transactionId": 7}
+                self.agent.receive(orjson.dumps([3, uid, answer]), now)
+
+
+def run_agent(agent: ChargerAgent, csms: Answering, until: float) -> None:
+    now = 0.0
+    agent.connected(now)
+    csms.serve(now)
+    while True:
+        now = agent.next_wakeup()
+        if now > until:
+            return
+        agent.step(now)
+        csms.serve(now)
+
+
+def test_agent_charges_and_the_register_is_the_integral_of_power() -> None:
+    scenario = parse(
+        "[charger]\nconnectors = 1\nmeter_interval_s = 60\nmax_power_w = 22000\n"
+        "[behaviour]\nidle_s = 100\nsession_s = 3600\npower_w = 11000"
+    )
+    agent = build_agents(scenario, [1], Recorder(), 0.0)[0]
+    csms = Answering(agent)
+    run_agent(agent, csms, until=4000.0)
+    first_stop = next(p for a, p in csms.seen if a == "StopTransaction")
+    meters = [
+        p
+        for a, p in csms.seen
+        if a == "MeterValues" and p["meterValue"][0]["timestamp"] < first_stop["timestamp"]  # type: ignore[index,operator]
+    ]
+    assert len(meters) > 50
+    energies = [
+        float(p["meterValue"][0]["sampledValue"][0]["value"])  # type: ignore[index]
+        for p in meters
+    ]
+    assert energies == sorted(energies)  # never decreasing
+    # 60 s at 11 kW between samples: 183.3 Wh (rounded to whole Wh on the wire).
+    steps = np.diff(energies)
+    assert np.all(np.abs(steps - 11000 * 60 / 3600) <= 1.0)
+    start = next(p for a, p in csms.seen if a == "StartTransaction")
+    stop = next(p for a, p in csms.seen if a == "StopTransaction")
+    delivered = float(stop["meterStop"]) - float(start["meterStart"])  # type: ignore[arg-type]
+    assert delivered == pytest.approx(11000.0, abs=2.0)  # one hour at 11 kW
+    assert stop["reason"] == "EVDisconnected"
+
+
+def test_power_is_capped_by_the_charger() -> None:
+    scenario = parse(
+        "[charger]\nconnectors = 1\nmax_power_w = 3700\n[behaviour]\npower_w = 11000\n"
+        "idle_s = 10\nsession_s = 100"
+    )
+    agent = build_agents(scenario, [1], Recorder(), 0.0)[0]
+    csms = Answering(agent)
+    run_agent(agent, csms, until=80.0)
+    meters = [p for a, p in csms.seen if a == "MeterValues"]
+    assert meters
+    power = meters[-1]["meterValue"][0]["sampledValue"][1]  # type: ignore[index]
+    assert power["value"] == "3700"
+
+
+def test_ev_suspends_when_its_energy_is_delivered() -> None:
+    scenario = parse(
+        "[charger]\nconnectors = 1\nmeter_interval_s = 10\n"
+        "[behaviour]\npower_w = 3600\nenergy_wh = 50\nidle_s = 10\nsession_s = 200"
+    )
+    agent = build_agents(scenario, [1], Recorder(), 0.0)[0]
+    csms = Answering(agent)
+    run_agent(agent, csms, until=150.0)
+    statuses = [p["status"] for a, p in csms.seen if a == "StatusNotification"]
+    assert "SuspendedEV" in statuses
+    assert statuses.index("SuspendedEV") > statuses.index("Charging")
+
+
+def test_stop_ends_every_transaction() -> None:
+    scenario = parse("[behaviour]\nidle_s = 1\nsession_s = 1000")
+    agent = build_agents(scenario, [1], Recorder(), 0.0)[0]
+    csms = Answering(agent)
+    run_agent(agent, csms, until=20.0)
+    agent.stop(21.0)
+    csms.serve(21.0)
+    starts = sum(1 for a, _ in csms.seen if a == "StartTransaction")
+    stops = sum(1 for a, _ in csms.seen if a == "StopTransaction")
+    assert starts == stops == 2
+    assert agent.next_wakeup() > 21.0
+
+
+def test_settings_follow_the_scenario() -> None:
+    scenario = parse('[fleet]\nidentity = "X-{index:03d}"\n[charger]\nconnectors = 3')
+    settings = settings_for(scenario, 5)
+    assert (settings.identity, settings.connectors) == ("X-005", 3)
