@@ -213,7 +213,7 @@ def test_transaction_refused_at_start_is_stopped_deauthorized() -> None:
 
 
 def test_busy_connector_refuses_a_second_car() -> None:
-    charger, csms, _ = booted()
+    charger, _csms, _ = booted()
     assert charger.plug_in(1, "A", 1.0)
     assert not charger.plug_in(1, "B", 2.0)
 
@@ -262,7 +262,7 @@ def test_offline_transaction_messages_are_delivered_in_order_without_a_new_boot(
 
 
 def test_call_lost_with_the_connection_is_counted() -> None:
-    charger, csms, recorder = booted()
+    charger, _csms, recorder = booted()
     charger.step(30.0)  # heartbeat goes out
     charger.disconnected(31.0)
     assert recorder.actions[("1.6", "Heartbeat")].lost == 1
