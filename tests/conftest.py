@@ -8,6 +8,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,33 +35,44 @@ def require_program(name: str) -> str:
 
 @dataclass
 class CsmsProcess:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     port: int
+    log: Path
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ocpp"
 
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
 
 def start_csms(*args: str) -> CsmsProcess:
-    """`simfleet csms --port 0 ARGS...` in a child process; waits for its bound port."""
-    process = subprocess.Popen(
-        [*SIMFLEET, "csms", "--port", "0", *args],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    match = re.search(r"ws://127\.0\.0\.1:(\d+)/", line)
-    if match is None:
-        process.kill()
-        raise AssertionError(f"embedded CSMS did not start: {line!r}")
-    return CsmsProcess(process, int(match.group(1)))
+    """`simfleet csms --port 0 ARGS...` in a child process; waits for its bound port.
+
+    Its stderr goes to a file (a pipe nobody reads could fill up and stall it)."""
+    log = Path(tempfile.mkstemp(prefix="simfleet-csms-", suffix=".log")[1])
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*SIMFLEET, "csms", "--port", "0", *args],
+            stderr=sink,
+            stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        match = re.search(r"wss?://127\.0\.0\.1:(\d+)/", log.read_text(errors="replace"))
+        if match is not None:
+            return CsmsProcess(process, int(match.group(1)), log)
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    stop_process(process)
+    raise AssertionError(f"embedded CSMS did not start: {log.read_text(errors='replace')!r}")
 
 
-def stop_process(process: subprocess.Popen[str]) -> None:
+def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """End a process this test started, by its handle: SIGTERM, then SIGKILL if it hangs."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

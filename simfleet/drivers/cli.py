@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -186,6 +187,22 @@ def run(
     show_default=True,
     help="Seed of the fault injection draws.",
 )
+@click.option(
+    "--password-env",
+    metavar="VAR",
+    help="Require Basic auth (security profiles 1/2) with the password held in this "
+    "environment variable; any user name (the charger identity).",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve wss:// with this certificate chain (PEM).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private key of --tls-cert (PEM), if not inside it.",
+)
 def csms(
     host: str,
     port: int,
@@ -196,6 +213,9 @@ def csms(
     close_rate: float,
     delay_ms: float,
     seed: int,
+    password_env: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
 ) -> None:
     """Run the embedded OCPP 1.6J CSMS on its own (Ctrl-C to stop).
 
@@ -203,7 +223,7 @@ def csms(
     """
     import uvloop  # noqa: PLC0415 - only this command needs a loop in this process
 
-    from simfleet.engine.csms_server import CsmsStats, Faults, run_csms  # noqa: PLC0415
+    from simfleet.engine.csms_server import CsmsStats, Faults, Security, run_csms  # noqa: PLC0415
     from simfleet.protocol.v16.csms import CsmsSettings  # noqa: PLC0415
 
     settings = CsmsSettings(heartbeat_interval_s=heartbeat_interval, boot_status=boot_status)
@@ -211,8 +231,20 @@ def csms(
     if callerror_rate + garbage_rate + close_rate > 1:
         _fail("--callerror-rate + --garbage-rate + --close-rate must not exceed 1")
 
+    password = ""
+    if password_env:
+        password = os.environ.get(password_env, "")
+        if not password:
+            _fail(f"--password-env {password_env}: that environment variable is not set or empty")
+    security = Security(password=password, tls_cert=tls_cert or "", tls_key=tls_key or "")
+    scheme = "wss" if tls_cert else "ws"
+
     def ready(bound: int) -> None:
-        click.echo(f"simfleet csms: listening on ws://{host}:{bound}/ocpp (OCPP 1.6J)", err=True)
+        auth = ", Basic auth required" if password else ""
+        click.echo(
+            f"simfleet csms: listening on {scheme}://{host}:{bound}/ocpp (OCPP 1.6J{auth})",
+            err=True,
+        )
 
     last = [0]
 
@@ -226,6 +258,6 @@ def csms(
         )
 
     try:
-        uvloop.run(run_csms(host, port, settings, faults, seed, ready, tick))
+        uvloop.run(run_csms(host, port, settings, faults, seed, ready, tick, security=security))
     except OSError as error:
         _fail(f"cannot listen on {host}:{port}: {error.strerror}")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
@@ -63,6 +64,15 @@ class _Dice:
         return self._draws.pop()
 
 
+@dataclass(frozen=True, slots=True)
+class Security:
+    """What the embedded CSMS demands of chargers (OCPP security profiles 1 and 2)."""
+
+    password: str = ""  # if set: Basic auth required, any user (the identity), this password
+    tls_cert: str = ""  # if set (with tls_key): serve wss:// only
+    tls_key: str = ""
+
+
 class EmbeddedCsms:
     def __init__(
         self,
@@ -70,8 +80,10 @@ class EmbeddedCsms:
         faults: Faults = Faults(),
         seed: int = 0,
         clock: Callable[[], float] = time.time,
+        security: Security = Security(),
     ) -> None:
         self.settings = settings
+        self.security = security
         self.faults = faults
         self.stats = CsmsStats()
         self._dice = _Dice(seed)
@@ -134,6 +146,17 @@ class EmbeddedCsms:
         self.stats.injected[kind] = self.stats.injected.get(kind, 0) + 1
 
     def serve(self, host: str, port: int) -> Any:
+        security = self.security
+        ssl_context = None
+        if security.tls_cert:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(security.tls_cert, security.tls_key or None)
+        password = security.password
+        check = (
+            basic_auth(realm="simfleet", check_credentials=lambda _user, given: given == password)
+            if password
+            else None
+        )
         return serve(
             self.handle,
             host,
@@ -144,6 +167,8 @@ class EmbeddedCsms:
             max_size=MAX_MESSAGE,
             backlog=4096,
             server_header=None,
+            ssl=ssl_context,
+            process_request=check,
         )
 
 
@@ -157,9 +182,10 @@ async def run_csms(
     on_tick: Callable[[CsmsStats], None] | None = None,
     stop: asyncio.Event | None = None,
     signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
+    security: Security = Security(),
 ) -> None:
     """Serve until `stop` is set (or SIGTERM/SIGINT); `on_ready` gets the bound port."""
-    csms = EmbeddedCsms(settings, faults, seed)
+    csms = EmbeddedCsms(settings, faults, seed, security=security)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in signals:
