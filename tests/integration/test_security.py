@@ -8,10 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import (
-    SIMFLEET,
     ROOT,
+    SIMFLEET,
     require_program,
     run_simfleet,
     small_scenario,
