@@ -21,7 +21,8 @@ def by_action(totals: Snapshot) -> dict[str, ActionSnapshot]:
 
 def action_row(stats: ActionSnapshot) -> dict[str, Any]:
     def ms(fraction: float) -> float:
-        return round(percentile_s(stats.buckets, fraction) * 1000, 3)
+        # A bucket's middle can lie above the largest sample in it: never report more than max.
+        return round(min(percentile_s(stats.buckets, fraction), stats.max_s) * 1000, 3)
 
     return {
         "sent": stats.sent,

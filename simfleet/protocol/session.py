@@ -36,6 +36,7 @@ class OutgoingCall:
 
     __slots__ = (
         "action",
+        "context",
         "deadline",
         "error_code",
         "error_description",
@@ -47,9 +48,10 @@ class OutgoingCall:
     )
 
     def __init__(
-        self, action: str, payload: Payload, intended_at: float, keep_offline: bool
+        self, action: str, payload: Payload, intended_at: float, keep_offline: bool, context: int
     ) -> None:
         self.action = action
+        self.context = context  # the owner's note, e.g. which connector the call is about
         self.payload = payload
         self.intended_at = intended_at
         self.keep_offline = keep_offline
@@ -117,12 +119,13 @@ class RpcSession:
         *,
         keep_offline: bool = False,
         urgent: bool = False,
+        context: int = 0,
     ) -> OutgoingCall | None:
         """Send a CALL now, or queue it behind the one in flight (`urgent` jumps the queue).
 
         Returns None when the queue is full and the call is dropped (the owner counts it).
         """
-        outgoing = OutgoingCall(action, payload, intended_at, keep_offline)
+        outgoing = OutgoingCall(action, payload, intended_at, keep_offline, context)
         if self.online and self._in_flight is None:
             self._send(outgoing, now)
         elif len(self._queue) >= self.max_queued:

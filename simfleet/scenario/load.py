@@ -29,6 +29,8 @@ T = TypeVar("T")
 SUPPORTED_VERSIONS = ("1.6",)
 #: OCPP-J 2.0.1 §3.1: identities of at most 48 characters; ':' would break Basic auth.
 MAX_IDENTITY = 48
+#: OCPP 1.6 §7.28 IdToken: CiString20.
+MAX_ID_TAG = 20
 
 
 class ScenarioError(ValueError):
@@ -86,13 +88,15 @@ def validate(scenario: Scenario) -> Scenario:
             raise ScenarioError(
                 src, "target.url", scenario.target, "security profile 2 needs a wss:// URL"
             )
-    _check_identity(src, scenario.identity)
+    _check_identity(src, scenario.identity, scenario.chargers)
+    _check_id_tag(src, scenario.behaviour.id_tag, scenario.chargers)
     return scenario
 
 
-def _check_identity(source: str, pattern: str) -> None:
+def _check_identity(source: str, pattern: str, chargers: int) -> None:
     try:
         first, other = pattern.format(index=1), pattern.format(index=2)
+        last = pattern.format(index=chargers)  # the longest one with a plain {index}
     except (KeyError, IndexError, ValueError) as error:
         raise ScenarioError(
             source, "fleet.identity", pattern, f"not a pattern with {{index}}: {error}"
@@ -101,9 +105,24 @@ def _check_identity(source: str, pattern: str) -> None:
         raise ScenarioError(
             source, "fleet.identity", pattern, "must contain {index} so identities differ"
         )
-    if len(first) > MAX_IDENTITY or ":" in first:
+    if max(len(first), len(last)) > MAX_IDENTITY or ":" in first:
         raise ScenarioError(
             source, "fleet.identity", pattern, f"identities must be <= {MAX_IDENTITY} chars, no ':'"
+        )
+
+
+def _check_id_tag(source: str, pattern: str, chargers: int) -> None:
+    try:
+        tags = (pattern.format(index=1), pattern.format(index=chargers))
+    except (KeyError, IndexError, ValueError) as error:
+        raise ScenarioError(source, "behaviour.id_tag", pattern, f"bad pattern: {error}") from None
+    if not all(0 < len(tag) <= MAX_ID_TAG for tag in tags):
+        longest = max(tags, key=len)
+        raise ScenarioError(
+            source,
+            "behaviour.id_tag",
+            pattern,
+            f"id tags must be 1-{MAX_ID_TAG} characters (OCPP 1.6 IdToken); {longest!r} is not",
         )
 
 
@@ -294,16 +313,6 @@ class _Reader:
             energy_wh=self.get(table, "behaviour", "energy_wh", d.energy_wh, *positive),
             id_tag=self.get(table, "behaviour", "id_tag", d.id_tag),
         )
-        try:
-            tag = rates.id_tag.format(index=1)
-        except (KeyError, IndexError, ValueError) as error:
-            raise self.fail("behaviour.id_tag", rates.id_tag, f"bad pattern: {error}") from None
-        if not 0 < len(tag) <= 20:
-            raise self.fail(
-                "behaviour.id_tag",
-                rates.id_tag,
-                "id tags must be 1-20 characters (OCPP 1.6 IdToken)",
-            )
         return rates
 
     def timeouts(self, raw: Mapping[str, Any]) -> Timeouts:

@@ -266,3 +266,52 @@ def test_call_lost_with_the_connection_is_counted() -> None:
     charger.step(30.0)  # heartbeat goes out
     charger.disconnected(31.0)
     assert recorder.actions[("1.6", "Heartbeat")].lost == 1
+
+
+def test_two_connectors_with_the_same_id_tag_both_start() -> None:
+    charger, csms, _ = booted()
+    csms.seen.clear()
+    charger.plug_in(1, "SAME", 10.0)
+    charger.plug_in(2, "SAME", 10.0)  # before the first Authorize is answered
+    csms.serve(10.0)
+    starts = [p["connectorId"] for a, p in csms.seen if a == "StartTransaction"]
+    assert sorted(starts) == [1, 2]
+    assert charger.is_charging(1)
+    assert charger.is_charging(2)
+
+
+def test_ev_leaving_while_start_is_in_flight_still_stops_the_transaction() -> None:
+    charger, csms, _ = booted()
+    charger.plug_in(1, "T", 10.0)
+    # Answer the Preparing status and the Authorize, but hold the StartTransaction.
+    for _ in range(2):
+        (frame,) = csms.pending()
+        charger.receive(orjson.dumps([3, frame[1], csms.answers[frame[2]]]), 10.0)
+    (start,) = csms.pending()
+    assert start[2] == "StartTransaction"
+    charger.unplug(1, 11.0)
+    assert not charger.plug_in(1, "OTHER", 11.5)  # busy until the start is resolved
+    charger.receive(orjson.dumps([3, start[1], csms.answers["StartTransaction"]]), 12.0)
+    csms.seen.clear()
+    csms.serve(12.0)
+    stops = [p for a, p in csms.seen if a == "StopTransaction"]
+    assert [(p["transactionId"], p["reason"]) for p in stops] == [(42, "EVDisconnected")]
+    assert charger.connectors[0].status is Status.AVAILABLE
+    assert not charger.connectors[0].in_transaction
+    assert charger.plug_in(1, "OTHER", 13.0)
+
+
+def test_failed_start_after_the_ev_left_leaves_the_connector_available() -> None:
+    charger, csms, _ = booted()
+    charger.plug_in(1, "T", 10.0)
+    for _ in range(2):
+        (frame,) = csms.pending()
+        charger.receive(orjson.dumps([3, frame[1], csms.answers[frame[2]]]), 10.0)
+    (start,) = csms.pending()
+    charger.unplug(1, 11.0)
+    charger.receive(orjson.dumps([4, start[1], "InternalError", "", {}]), 12.0)
+    csms.seen.clear()
+    csms.serve(12.0)
+    assert "StopTransaction" not in csms.actions()
+    assert charger.connectors[0].status is Status.AVAILABLE
+    assert not charger.connectors[0].in_transaction

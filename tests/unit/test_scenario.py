@@ -53,6 +53,17 @@ def test_defaults_and_overrides() -> None:
         ('[charger]\nvendor = "' + "v" * 21 + '"', "charger.vendor", "CiString20"),
         ("[charger]\nconnectors = 0", "charger.connectors", "1..16"),
         ('[behaviour]\nid_tag = "{nope}"', "behaviour.id_tag", "bad pattern"),
+        # 10 chargers: charger 10's tag is 21 characters, charger 1's only 20.
+        (
+            '[fleet]\nchargers = 10\n[behaviour]\nid_tag = "ABCDEFGHIJKLMNOPQRS{index}"',
+            "behaviour.id_tag",
+            "'ABCDEFGHIJKLMNOPQRS10' is not",
+        ),
+        (
+            '[fleet]\nchargers = 100\nidentity = "' + "x" * 46 + '{index}"',
+            "fleet.identity",
+            "<= 48",
+        ),
         ("[reconnect]\nmin_s = 5\nmax_s = 1", "reconnect.max_s", ">= reconnect.min_s"),
         ("[run]\nduration_s = true", "run.duration_s", "a number"),
         ("fleet = 3", "fleet", "must be a table"),

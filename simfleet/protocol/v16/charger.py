@@ -231,7 +231,9 @@ class Charger16:
         connector.id_tag = id_tag
         self._set_status(connector, Status.PREPARING, now)
         if self.settings.authorize_before_start:
-            self.session.call("Authorize", messages.authorize(id_tag), now, now)
+            self.session.call(
+                "Authorize", messages.authorize(id_tag), now, now, context=connector_id
+            )
         else:
             self._start(connector, now)
         return True
@@ -258,9 +260,13 @@ class Charger16:
         connector = self.connectors[connector_id - 1]
         if connector.transaction_id is not None:
             self._send_stop(connector, "EVDisconnected", now)
-        connector.starting = False
-        connector.pending_stop = ""
-        connector.id_tag = ""
+        if connector.starting:
+            # StartTransaction is in flight: stop as soon as its transactionId arrives, or the
+            # CSMS would keep a transaction open forever.
+            connector.pending_stop = "EVDisconnected"
+        else:
+            connector.pending_stop = ""
+            connector.id_tag = ""
         if connector.status is not Status.AVAILABLE:
             self._set_status(connector, Status.AVAILABLE, now)
 
@@ -304,13 +310,16 @@ class Charger16:
         self.boot_retry_at = now + delay
 
     def _on_authorize(self, outgoing: OutgoingCall, now: float) -> None:
-        id_tag = outgoing.payload["idTag"]
+        # The answer belongs to the connector that asked (two connectors may share an idTag).
+        connector = self.connectors[outgoing.context - 1]
         status = (outgoing.result or {}).get("idTagInfo", {}).get("status")
-        for connector in self.connectors:
-            if connector.status is Status.PREPARING and connector.id_tag == id_tag:
-                if status == "Accepted" and not connector.in_transaction:
-                    self._start(connector, now)
-                return
+        if (
+            status == "Accepted"
+            and connector.status is Status.PREPARING
+            and connector.id_tag == outgoing.payload["idTag"]
+            and not connector.in_transaction
+        ):
+            self._start(connector, now)
 
     def _on_start(self, outgoing: OutgoingCall, now: float) -> None:
         connector = self.connectors[outgoing.payload["connectorId"] - 1]
@@ -319,12 +328,13 @@ class Charger16:
         connector.starting = False
         if type(transaction_id) is not int:
             self.observer.malformed(VERSION, "BadTransactionId")
-            self._set_status(connector, Status.FINISHING, now)
+            self._start_failed(connector, now)
             return
         connector.transaction_id = transaction_id
         if connector.pending_stop:
             reason, connector.pending_stop = connector.pending_stop, ""
-            self.stop_transaction(connector.connector_id, reason, now)
+            self._send_stop(connector, reason, now)
+            self._after_stop(connector, now)
             return
         if result.get("idTagInfo", {}).get("status") != "Accepted":
             # §5.16 StopTransactionOnInvalidId: a transaction the CSMS refused ends at once.
@@ -345,8 +355,19 @@ class Charger16:
             connector = self.connectors[outgoing.payload["connectorId"] - 1]
             if connector.starting:
                 connector.starting = False
-                connector.pending_stop = ""
-                self._set_status(connector, Status.FINISHING, now)
+                self._start_failed(connector, now)
+
+    def _start_failed(self, connector: Connector, now: float) -> None:
+        """No transaction came of the StartTransaction: no stop is owed to the CSMS."""
+        connector.pending_stop = ""
+        self._after_stop(connector, now)
+
+    def _after_stop(self, connector: Connector, now: float) -> None:
+        """The transaction is over: Finishing while the EV is still plugged in."""
+        if connector.status is Status.AVAILABLE:
+            connector.id_tag = ""  # the EV already left
+        else:
+            self._set_status(connector, Status.FINISHING, now)
 
     # -- CSMS-initiated calls ------------------------------------------------------------------
 

@@ -69,7 +69,8 @@ def meter_values(
                 "timestamp": iso_utc(now),
                 "sampledValue": [
                     {
-                        "value": f"{energy_wh:.0f}",
+                        # Truncated like meterStart/meterStop, so a sample never exceeds them.
+                        "value": str(int(energy_wh)),
                         "context": "Sample.Periodic",
                         "measurand": "Energy.Active.Import.Register",
                         "location": "Outlet",
