@@ -40,12 +40,6 @@ from simfleet.drivers.cli import main as cli_main
 #: Keys every per-action row of the report carries.
 ACTION_KEYS = {"sent", "ok", "errors", "timeouts", "p50_ms", "p95_ms", "p99_ms", "max_ms"}
 CONNECTION_KEYS = {"opened", "failed", "dropped", "reconnects"}
-#: simfleet bug: a percentile is its bucket's geometric middle, which can exceed the exact max.
-PERCENTILE_BUG = (
-    "simfleet bug: simfleet/exporters/report.py action_row reports a percentile as the "
-    "middle of its histogram bucket (simfleet/sim/histogram.py percentile_s), which can be "
-    "above the exact max_ms; clamp the percentiles to max_s"
-)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -307,8 +301,7 @@ def test_run_with_embedded_csms_writes_report_and_summary(tmp_path: Path) -> Non
     assert_clean_fleet_run(report, 200)
     assert_summary(result.stdout, 200)
     assert "stopped by duration" in result.stdout
-    if violations := percentile_violations(report):
-        pytest.xfail(f"{PERCENTILE_BUG}: {violations}")
+    assert percentile_violations(report) == []
 
 
 @pytest.mark.timeout(60)
@@ -326,8 +319,7 @@ def test_run_against_separate_csms_via_target(tmp_path: Path, csms: CsmsProcess)
     assert_clean_fleet_run(report, 200)
     assert_summary(result.stdout, 200)
     assert csms.process.poll() is None, "the separate CSMS must outlive the run"
-    if violations := percentile_violations(report):
-        pytest.xfail(f"{PERCENTILE_BUG}: {violations}")
+    assert percentile_violations(report) == []
 
 
 @pytest.mark.timeout(60)
@@ -605,6 +597,7 @@ def test_signal_stops_gracefully(
     assert sig.name in report["stopped_by"]
     assert report["chargers"]["booted"] > 0
     assert report["duration_s"] < 30
+    assert percentile_violations(report) == []
     # Nothing of that run is left behind.
     deadline = time.monotonic() + 10
     while _live(children) and time.monotonic() < deadline:

@@ -62,6 +62,8 @@ def run_against(server: CsmsProcess, path: Path, tmp_path: Path) -> tuple[dict[s
     report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
     assert report["stopped_by"] == "duration"
     assert report["chargers"]["planned"] == CHARGERS
+    for action, row in report["messages"].items():
+        assert row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"], (action, row)
     return report, result.stdout, result.stderr
 
 
