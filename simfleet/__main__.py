@@ -1,3 +1,3 @@
 from simfleet.drivers.cli import main
 
-main()
+main(prog_name="simfleet")

@@ -153,6 +153,14 @@ def run(
     help="BootNotification answer.",
 )
 @click.option(
+    "--boot-retry-interval",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    metavar="SECONDS",
+    help="Interval sent with a Pending or Rejected BootNotification answer.",
+)
+@click.option(
     "--callerror-rate",
     type=click.FloatRange(0, 1),
     default=0.0,
@@ -208,6 +216,7 @@ def csms(
     port: int,
     heartbeat_interval: int,
     boot_status: str,
+    boot_retry_interval: int,
     callerror_rate: float,
     garbage_rate: float,
     close_rate: float,
@@ -226,7 +235,11 @@ def csms(
     from simfleet.engine.csms_server import CsmsStats, Faults, Security, run_csms  # noqa: PLC0415
     from simfleet.protocol.v16.csms import CsmsSettings  # noqa: PLC0415
 
-    settings = CsmsSettings(heartbeat_interval_s=heartbeat_interval, boot_status=boot_status)
+    settings = CsmsSettings(
+        heartbeat_interval_s=heartbeat_interval,
+        boot_status=boot_status,
+        boot_retry_s=boot_retry_interval,
+    )
     faults = Faults(callerror_rate, garbage_rate, close_rate, delay_ms / 1000)
     if callerror_rate + garbage_rate + close_rate > 1:
         _fail("--callerror-rate + --garbage-rate + --close-rate must not exceed 1")

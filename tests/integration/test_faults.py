@@ -135,11 +135,11 @@ def test_closed_connections_are_reopened(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_boot_pending_is_retried_at_the_csms_interval(tmp_path: Path) -> None:
-    # The embedded CSMS answers Pending with interval 10 s (CsmsSettings.boot_retry_s); the
-    # charger's own retry (boot_retry_s = 3) must not be used when the CSMS gives one. In 13 s
-    # every charger boots twice (at ~0 s and ~10 s), not 5 times.
-    path = scenario(tmp_path, duration=13, boot_retry_s=3)
-    with faulty_csms("--boot-status", "Pending") as server:
+    # The CSMS answers Pending with interval 4 s; the charger's own retry (boot_retry_s = 1)
+    # must not be used when the CSMS gives one. In 6 s every charger boots twice (at ~0 s and
+    # ~4 s), not 6 times.
+    path = scenario(tmp_path, duration=6, boot_retry_s=1)
+    with faulty_csms("--boot-status", "Pending", "--boot-retry-interval", "4") as server:
         report, stdout, _ = run_against(server, path, tmp_path)
     assert report["chargers"]["booted"] == 0
     assert report["chargers"]["connected_max"] == CHARGERS
