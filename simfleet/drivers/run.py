@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 import time
@@ -26,6 +27,8 @@ from simfleet.sim.fleet import worker_count
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
+#: Open files a worker needs besides its sockets (pipes, libraries, the event loop).
+FILES_RESERVED = 64
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -120,6 +123,7 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
     """Run the scenario to the end; returns the process exit code."""
     password = resolve_password(scenario.security, scenario.source)
     workers = worker_count(scenario.workers, scenario.chargers)
+    _check_open_files(scenario.chargers, workers)
     csms = None if scenario.target else _EmbeddedCsms(options.csms_heartbeat_s)
     target = scenario.target or (csms.target if csms else "")
     err = sys.stderr
@@ -188,6 +192,18 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
             file=err,
         )
     return exit_code
+
+
+def _check_open_files(chargers: int, workers: int) -> None:
+    """Each charger holds a socket: a worker cannot run more chargers than it may open files."""
+    per_worker = -(-chargers // workers)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and per_worker + FILES_RESERVED > hard:
+        raise RunError(
+            f"{chargers} chargers on {workers} worker(s) is {per_worker} connections per worker, "
+            f"but a process may open at most {hard} files here: use --workers "
+            f"{-(-chargers // (hard - FILES_RESERVED))} or more (or raise `ulimit -n`)"
+        )
 
 
 def _unreachable(scenario: Scenario, connections: dict[str, int], elapsed_s: float) -> bool:

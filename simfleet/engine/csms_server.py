@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from simfleet.engine.transport import MAX_MESSAGE, send_nowait
+from simfleet.engine.worker import raise_open_file_limit
 from simfleet.protocol.frames import decode
 from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
 
@@ -210,6 +211,7 @@ def csms_process_main(
     import uvloop  # noqa: PLC0415
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with SIGTERM
+    raise_open_file_limit()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import signal
 import time
 from collections.abc import Callable
@@ -49,12 +50,22 @@ def worker_main(job: WorkerJob, pipe: Connection) -> None:
     import uvloop  # noqa: PLC0415 - imported in the child only: nothing happens at import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    raise_open_file_limit()
     try:
         uvloop.run(_run(job, pipe))
     except Exception as error:  # report, don't vanish: the parent shows it and exits non-zero
         with contextlib.suppress(OSError):
             pipe.send_bytes(TAG_ERROR + f"{type(error).__name__}: {error}".encode())
         raise
+
+
+def raise_open_file_limit() -> int:
+    """One socket per charger: lift the soft limit on open files to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 class _Worker:

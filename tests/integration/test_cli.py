@@ -462,6 +462,23 @@ def test_missing_scenario_file_exits_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(30)
+def test_more_chargers_per_worker_than_open_files_exits_2(tmp_path: Path) -> None:
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("no limit on open files here")
+    path = small_scenario(tmp_path)
+    result = run_simfleet(
+        "run", str(path), "--chargers", str(2 * hard), "--workers", "1", timeout=20
+    )
+    assert result.returncode == 2, result.stderr
+    assert "connections per worker" in result.stderr
+    assert "--workers 3" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.timeout(30)
 def test_bad_target_override_exits_2(tmp_path: Path) -> None:
     path = small_scenario(tmp_path)
     report = tmp_path / "report.json"
