@@ -17,6 +17,7 @@ NEVER = float("inf")
 #: Chargers stepped per timer callback before yielding to the loop, so a burst of due timers
 #: cannot starve the sockets.
 BATCH = 2000
+MIN_DELAY_S = 0.001
 
 
 class Steppable(Protocol):
@@ -29,10 +30,9 @@ class Steppable(Protocol):
 
 class Scheduler:
     def __init__(self, loop: asyncio.AbstractEventLoop, clock: Callable[[], float]) -> None:
-        """`clock()` returns the simulation's now; `loop.time()` is that minus `offset`."""
+        """`clock()` returns the simulation's now, the time every `next_wakeup()` is in."""
         self._loop = loop
         self._clock = clock
-        self._offset = clock() - loop.time()
         self._heap: list[tuple[float, int, Steppable]] = []
         self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
@@ -63,7 +63,14 @@ class Scheduler:
         if self._handle is not None:
             self._handle.cancel()
         self._armed_at = when
-        self._handle = self._loop.call_at(when - self._offset, self._fire)
+        # Delays, not loop.time() deadlines: uvloop's loop.time() ticks in whole milliseconds
+        # and is cached per loop pass, so a timer may fire a little before `when` by our
+        # clock. A not-yet-due wake-up is therefore re-armed at least 1 ms ahead, so it never
+        # spins; an early one only costs a re-arm, a late one at most ~1 ms.
+        delay = when - self._clock()
+        self._handle = self._loop.call_later(
+            delay if delay <= 0 else max(delay, MIN_DELAY_S), self._fire
+        )
 
     def _fire(self) -> None:
         self._handle = None
