@@ -268,6 +268,18 @@ def test_call_lost_with_the_connection_is_counted() -> None:
     assert recorder.actions[("1.6", "Heartbeat")].lost == 1
 
 
+def plug_in_and_hold_the_start(charger: Charger16, csms: Csms) -> list[Any]:
+    """Plug in on connector 1 at t=10, answer Preparing and Authorize; return the
+    StartTransaction frame, unanswered."""
+    charger.plug_in(1, "T", 10.0)
+    for _ in range(2):
+        (frame,) = csms.pending()
+        charger.receive(orjson.dumps([3, frame[1], csms.answers[frame[2]]]), 10.0)
+    (start,) = csms.pending()
+    assert start[2] == "StartTransaction"
+    return start
+
+
 def test_two_connectors_with_the_same_id_tag_both_start() -> None:
     charger, csms, _ = booted()
     csms.seen.clear()
@@ -282,13 +294,7 @@ def test_two_connectors_with_the_same_id_tag_both_start() -> None:
 
 def test_ev_leaving_while_start_is_in_flight_still_stops_the_transaction() -> None:
     charger, csms, _ = booted()
-    charger.plug_in(1, "T", 10.0)
-    # Answer the Preparing status and the Authorize, but hold the StartTransaction.
-    for _ in range(2):
-        (frame,) = csms.pending()
-        charger.receive(orjson.dumps([3, frame[1], csms.answers[frame[2]]]), 10.0)
-    (start,) = csms.pending()
-    assert start[2] == "StartTransaction"
+    start = plug_in_and_hold_the_start(charger, csms)
     charger.unplug(1, 11.0)
     assert not charger.plug_in(1, "OTHER", 11.5)  # busy until the start is resolved
     charger.receive(orjson.dumps([3, start[1], csms.answers["StartTransaction"]]), 12.0)
@@ -303,11 +309,7 @@ def test_ev_leaving_while_start_is_in_flight_still_stops_the_transaction() -> No
 
 def test_failed_start_after_the_ev_left_leaves_the_connector_available() -> None:
     charger, csms, _ = booted()
-    charger.plug_in(1, "T", 10.0)
-    for _ in range(2):
-        (frame,) = csms.pending()
-        charger.receive(orjson.dumps([3, frame[1], csms.answers[frame[2]]]), 10.0)
-    (start,) = csms.pending()
+    start = plug_in_and_hold_the_start(charger, csms)
     charger.unplug(1, 11.0)
     charger.receive(orjson.dumps([4, start[1], "InternalError", "", {}]), 12.0)
     csms.seen.clear()
