@@ -1,17 +1,25 @@
-"""The seam between behaviour and the simulated chargers: a planner hands out charging sessions.
+"""Seeding per block of chargers, and the fixed-rate model (a metronome of identical visits).
 
-This first planner uses fixed rates (the realistic, distribution-driven planners replace it
-behind the same `Planner` protocol). Its only randomness is the offset of each connector's first
-arrival, sampled in bulk so a fleet does not plug in all in the same second.
+The realistic, distribution-driven plans come from `sampling.plan_fleet`; both produce
+`ChargerPlan`s, so the simulated chargers do not care which model planned them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
+
+from simfleet.behaviour.model import (
+    AuthMethod,
+    AuthOutcome,
+    ChargerPlan,
+    SiteType,
+    Vehicle,
+    Visit,
+)
 
 #: Chargers are seeded in blocks of this many, so a charger's draws do not depend on how the
 #: fleet is split over worker processes.
@@ -19,25 +27,8 @@ SEED_BLOCK = 1024
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
-    """One EV visit to a connector, in absolute seconds."""
-
-    arrive_at: float
-    depart_at: float
-    power_w: float
-    energy_wh: float  # the EV stops drawing (SuspendedEV) once it has this much
-    id_tag: str
-
-
-class Planner(Protocol):
-    def first_session(self, charger_index: int, connector_id: int, now: float) -> Session: ...
-
-    def next_session(self, charger_index: int, connector_id: int, now: float) -> Session: ...
-
-
-@dataclass(frozen=True, slots=True)
 class FixedRates:
-    """Parameters of the placeholder planner."""
+    """Parameters of the fixed-rate model (benchmarks, tests, metronome load)."""
 
     idle_s: float
     session_s: float
@@ -46,30 +37,56 @@ class FixedRates:
     id_tag: str  # a str.format pattern with {index}
 
 
-class FixedRatePlanner:
-    """Every connector: idle `idle_s`, then a `session_s` visit at `power_w`, forever."""
+#: A vehicle that draws a constant power until it has the energy it wants.
+_FIXED_BATTERY_WH = 1e9
 
-    def __init__(self, rates: FixedRates, seed: int, indices: Sequence[int], connectors: int):
-        self.rates = rates
-        offsets = _first_offsets(seed, indices, connectors, rates.idle_s)
-        self._offsets = {index: row for index, row in zip(indices, offsets.tolist(), strict=True)}
 
-    def _session(self, charger_index: int, arrive_at: float) -> Session:
-        rates = self.rates
-        return Session(
-            arrive_at=arrive_at,
-            depart_at=arrive_at + rates.session_s,
-            power_w=rates.power_w,
-            energy_wh=rates.energy_wh,
-            id_tag=rates.id_tag.format(index=charger_index),
-        )
+def fixed_plans(
+    rates: FixedRates, seed: int, indices: Sequence[int], connectors: int, horizon_s: float
+) -> list[ChargerPlan]:
+    """Every connector: idle `idle_s`, then a `session_s` visit at `power_w`, until the horizon.
 
-    def first_session(self, charger_index: int, connector_id: int, now: float) -> Session:
-        offset = self._offsets[charger_index][connector_id - 1]
-        return self._session(charger_index, now + offset)
-
-    def next_session(self, charger_index: int, connector_id: int, now: float) -> Session:
-        return self._session(charger_index, now + self.rates.idle_s)
+    The only randomness is each connector's first arrival, uniform over the first `idle_s`, so a
+    fleet does not plug in all in the same second.
+    """
+    offsets = _first_offsets(seed, indices, connectors, rates.idle_s)
+    vehicle = Vehicle(
+        battery_wh=_FIXED_BATTERY_WH,
+        ac_max_w=rates.power_w,
+        ac_phases=1 if rates.power_w <= 7400 else 3,  # as the fixed model's charger
+        taper_soc=1.0,  # no taper: constant power
+        dc_curve=0,
+    )
+    soc_target = min(1.0, rates.energy_wh / _FIXED_BATTERY_WH)
+    period = rates.idle_s + rates.session_s
+    plans = []
+    for row, index in enumerate(indices):
+        visits = []
+        for connector_id in range(1, connectors + 1):
+            arrive = float(offsets[row, connector_id - 1])
+            while arrive < horizon_s:
+                visits.append(
+                    Visit(
+                        connector_id=connector_id,
+                        arrive_s=arrive,
+                        depart_s=arrive + rates.session_s,
+                        dwell_s=0.0,
+                        energy_wh=rates.energy_wh,
+                        soc_start=0.0,
+                        soc_target=soc_target,
+                        vehicle=vehicle,
+                        auth_method=AuthMethod.RFID,
+                        auth_attempts=(AuthOutcome.ACCEPTED,),
+                        auth_delay_s=0.0,
+                        no_plug=False,
+                        start_fails=False,
+                        stop_early_s=math.nan,
+                    )
+                )
+                arrive += period
+        visits.sort(key=lambda v: v.arrive_s)
+        plans.append(ChargerPlan(index, SiteType.PUBLIC_AC, tuple(visits), (), (), ()))
+    return plans
 
 
 def block_generator(seed: int, block: int) -> np.random.Generator:

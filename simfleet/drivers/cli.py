@@ -129,6 +129,47 @@ def run(
 
 
 @main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 24 * 14),
+    default=24,
+    show_default=True,
+    help="Simulated hours to plan, from the scenario's start_at.",
+)
+@click.option("--chargers", type=click.IntRange(min=1), help="Fleet size (fleet.chargers).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (seed).")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the hourly table as CSV to this file.",
+)
+@click.option("--no-chart", is_flag=True, help="Only the table.")
+def plan(
+    scenario: str,
+    hours: int,
+    chargers: int | None,
+    seed: int | None,
+    csv_path: str | None,
+    no_chart: bool,
+) -> None:
+    """Show what SCENARIO will do, hour by hour, without running it.
+
+    Per simulated hour: EV arrivals, sessions in progress and drawing power, fleet power, and
+    the messages per (wall-clock) second each OCPP action will cost. Same seed, same plan,
+    byte for byte.
+    """
+    from simfleet.drivers.planning import render_plan  # noqa: PLC0415
+
+    try:
+        loaded = validate(load(scenario).with_overrides(chargers=chargers, seed=seed))
+    except ScenarioError as error:
+        _fail(str(error))
+    click.echo(render_plan(loaded, hours, csv_path, chart_too=not no_chart))
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",

@@ -47,8 +47,13 @@ class Slot:
         return self.agent.next_wakeup()
 
     def step(self, now: float) -> None:
-        self.agent.step(now)
+        agent = self.agent
+        agent.step(now)
         self.flush()
+        ws = self.ws
+        if ws is not None and agent.offline_until > now:
+            # The network goes away without a closing handshake, as it does for real chargers.
+            ws.transport.abort()  # type: ignore[attr-defined]
 
     def flush(self) -> None:
         frames = self.agent.take_outbox()
@@ -98,6 +103,12 @@ async def run_connection(
         await _pump(slot, ws, scheduler, clock)
         if stopping.set:
             break
+        offline_for = agent.offline_until - clock()
+        if offline_for > 0:
+            # A planned offline spell or a reboot: the charger itself cut the connection.
+            recorder.offline += 1
+            await asyncio.sleep(offline_for)
+            continue
         recorder.dropped += 1
         await asyncio.sleep(next(delays))
 

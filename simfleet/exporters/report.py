@@ -112,7 +112,7 @@ def summary_table(report: dict[str, Any]) -> str:
     )
     lines.append(
         f"connections: {k['opened']} opened, {k['failed']} failed, {k['dropped']} dropped, "
-        f"{k['reconnects']} reconnects"
+        f"{k['reconnects']} reconnects, {k.get('offline', 0)} planned offline spells"
     )
     if report["errors"]:
         lines.append("CALLERRORs: " + ", ".join(f"{k}={v}" for k, v in report["errors"].items()))

@@ -28,6 +28,42 @@ class Observer(Protocol):
     def booted(self) -> None: ...
 
 
+class Reading:
+    """What a connector's meter shows at one instant (OCPP 1.6 §7.31 SampledValue sources).
+
+    `currents_a` has one value per phase the EV loads (L1, L2, L3 order) on AC, one on DC;
+    `soc_pct` and `temperature_c` are None where the charger cannot know them (AC).
+    """
+
+    __slots__ = (
+        "currents_a",
+        "energy_wh",
+        "offered_a",
+        "power_w",
+        "soc_pct",
+        "temperature_c",
+        "voltage_v",
+    )
+
+    def __init__(
+        self,
+        energy_wh: float,
+        power_w: float,
+        currents_a: tuple[float, ...],
+        voltage_v: float,
+        offered_a: float,
+        soc_pct: float | None = None,
+        temperature_c: float | None = None,
+    ) -> None:
+        self.energy_wh = energy_wh
+        self.power_w = power_w
+        self.currents_a = currents_a
+        self.voltage_v = voltage_v
+        self.offered_a = offered_a
+        self.soc_pct = soc_pct
+        self.temperature_c = temperature_c
+
+
 class Meter(Protocol):
     """The electrical truth of one charger's connectors at a given time."""
 
@@ -36,6 +72,10 @@ class Meter(Protocol):
         ...
 
     def power_w(self, connector_id: int, now: float) -> float: ...
+
+    def read(self, connector_id: int, now: float) -> Reading:
+        """Everything the meter measures, brought up to `now`."""
+        ...
 
     def status_changed(self, connector_id: int, status: str, now: float) -> None:
         """The connector's OCPP status changes at `now` (energy flows only while Charging)."""

@@ -181,10 +181,11 @@ class RpcSession:
         if self._in_flight is None:
             self._send_next(now)
 
-    def clear_queue(self) -> list[OutgoingCall]:
-        """Forget every queued call (a reboot): returns them so the owner can count them."""
-        dropped = list(self._queue)
-        self._queue.clear()
+    def clear_queue(self, keep_offline: bool = False) -> list[OutgoingCall]:
+        """Forget queued calls (a reboot), all or only those not `keep_offline`; returns the
+        forgotten ones so the owner can count them."""
+        dropped = [c for c in self._queue if not (keep_offline and c.keep_offline)]
+        self._queue = deque(c for c in self._queue if keep_offline and c.keep_offline)
         return dropped
 
     def _send(self, outgoing: OutgoingCall, now: float) -> None:

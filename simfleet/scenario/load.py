@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from simfleet.behaviour.plans import FixedRates
 from simfleet.protocol.dialect import DIALECTS
+from simfleet.protocol.v16.messages import MEASURAND_UNITS
 from simfleet.scenario.model import (
     ChargerModel,
     Reconnect,
@@ -22,6 +23,7 @@ from simfleet.scenario.model import (
     Security,
     Timeouts,
 )
+from simfleet.scenario.realistic import override, parse_realistic
 
 T = TypeVar("T")
 
@@ -31,6 +33,9 @@ SUPPORTED_VERSIONS = ("1.6",)
 MAX_IDENTITY = 48
 #: OCPP 1.6 §7.28 IdToken: CiString20.
 MAX_ID_TAG = 20
+METERING_KEYS = ("measurands_ac", "measurands_dc", "clock_aligned_s")
+#: The [behaviour] keys of the fixed-rate model.
+FIXED_KEYS = frozenset({"idle_s", "session_s", "power_w", "energy_wh", "id_tag"})
 
 
 class ScenarioError(ValueError):
@@ -89,7 +94,7 @@ def validate(scenario: Scenario) -> Scenario:
                 src, "target.url", scenario.target, "security profile 2 needs a wss:// URL"
             )
     _check_identity(src, scenario.identity, scenario.chargers)
-    _check_id_tag(src, scenario.behaviour.id_tag, scenario.chargers)
+    _check_id_tag(src, scenario.fixed.id_tag, scenario.chargers)
     return scenario
 
 
@@ -178,12 +183,15 @@ class _Reader:
             "behaviour",
             "timeouts",
             "reconnect",
+            "sites",
+            "faults",
+            "auth",
         }
         for name in raw:
             if name not in top:
                 raise self.fail(name, raw[name], f"unknown key (known: {', '.join(sorted(top))})")
         d = Scenario()
-        run = self.table(raw, "run", {"duration_s", "workers"})
+        run = self.table(raw, "run", {"duration_s", "workers", "time_scale", "start_at", "day"})
         fleet = self.table(raw, "fleet", {"chargers", "ramp_per_s", "identity"})
         target = self.table(
             raw, "target", {"url", "security_profile", "password_env", "password_file", "ca_file"}
@@ -211,7 +219,9 @@ class _Reader:
             target=self.get(target, "target", "url", d.target),
             security=self.security(target),
             charger=self.charger(raw),
-            behaviour=self.behaviour(raw),
+            model=self.model(raw),
+            fixed=self.behaviour(raw),
+            realistic=parse_realistic(raw, run, self.fail),
             timeouts=self.timeouts(raw),
             reconnect=self.reconnect(raw),
         )
@@ -246,7 +256,7 @@ class _Reader:
         table = self.table(raw, "charger", names)
         d = ChargerModel()
         positive = (lambda v: v > 0), "must be positive"
-        return ChargerModel(
+        model = ChargerModel(
             ocpp_version=self.get(
                 table,
                 "charger",
@@ -299,12 +309,37 @@ class _Reader:
                 table, "charger", "authorize_before_start", d.authorize_before_start
             ),
         )
+        metering = {k: table[k] for k in METERING_KEYS if k in table}
+        model = override(model, metering, "charger", self.fail)
+        for key in ("measurands_ac", "measurands_dc"):
+            for measurand in getattr(model, key):
+                if measurand not in MEASURAND_UNITS:
+                    known = ", ".join(MEASURAND_UNITS)
+                    raise self.fail(f"charger.{key}", measurand, f"not a measurand ({known})")
+        if model.clock_aligned_s < 0:
+            raise self.fail("charger.clock_aligned_s", model.clock_aligned_s, "must be >= 0")
+        return model
+
+    def model(self, raw: Mapping[str, Any]) -> str:
+        """[behaviour] model: "realistic", or "fixed" (the default when fixed-rate keys are
+        given without a model)."""
+        table = raw.get("behaviour", {})
+        if not isinstance(table, dict):
+            return "realistic"  # reported by behaviour()
+        fixed_keys = FIXED_KEYS & set(table)
+        model = table.get("model", "fixed" if fixed_keys else "realistic")
+        if model not in ("realistic", "fixed"):
+            raise self.fail("behaviour.model", model, "must be realistic or fixed")
+        if model == "realistic" and fixed_keys:
+            key = sorted(fixed_keys)[0]
+            raise self.fail(
+                f"behaviour.{key}", table[key], 'only for model = "fixed" (realistic: see [sites])'
+            )
+        return str(model)
 
     def behaviour(self, raw: Mapping[str, Any]) -> FixedRates:
-        table = self.table(
-            raw, "behaviour", {"idle_s", "session_s", "power_w", "energy_wh", "id_tag"}
-        )
-        d = Scenario().behaviour
+        table = self.table(raw, "behaviour", {*FIXED_KEYS, "model"})
+        d = Scenario().fixed
         positive = (lambda v: v > 0), "must be positive"
         rates = FixedRates(
             idle_s=self.get(table, "behaviour", "idle_s", d.idle_s, *positive),

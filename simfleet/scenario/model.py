@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from simfleet.behaviour.model import DayType, SiteType
 from simfleet.behaviour.plans import FixedRates
+from simfleet.behaviour.profiles import FaultRates, SiteProfile, default_sites
+from simfleet.behaviour.tokens import TokenBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,23 @@ class ChargerModel:
     heartbeat_interval_s: float = 300.0  # until the CSMS's BootNotification answer says otherwise
     meter_interval_s: float = 60.0  # MeterValueSampleInterval
     authorize_before_start: bool = True
+    #: MeterValuesSampledData per current type (PROFILES.md §3.4 defaults).
+    measurands_ac: tuple[str, ...] = (
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+        "Voltage",
+        "Current.Offered",
+    )
+    measurands_dc: tuple[str, ...] = (
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+        "Voltage",
+        "SoC",
+        "Temperature",
+    )
+    clock_aligned_s: float = 900.0  # ClockAlignedDataInterval; 0 = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +72,33 @@ class Reconnect:
     factor: float = 2.0
 
 
+#: PROFILES.md-style site mix of the issue's example: 40 % workplace AC, 35 % public AC,
+#: 15 % residential, 10 % DC fast.
+DEFAULT_SITE_MIX: tuple[tuple[SiteType, float], ...] = (
+    (SiteType.WORKPLACE_AC, 0.40),
+    (SiteType.PUBLIC_AC, 0.35),
+    (SiteType.RESIDENTIAL, 0.15),
+    (SiteType.DC_FAST, 0.10),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Realistic:
+    """The distribution-driven behaviour (PROFILES.md), on a simulated clock.
+
+    `time_scale` simulated seconds pass per wall second; t = 0 is `start_hour` on `day`.
+    """
+
+    time_scale: float = 1.0
+    start_hour: float = 8.0
+    day: DayType = DayType.WEEKDAY
+    site_mix: tuple[tuple[SiteType, float], ...] = DEFAULT_SITE_MIX
+    sites: dict[SiteType, SiteProfile] = field(default_factory=default_sites)
+    faults: FaultRates = field(default_factory=FaultRates)
+    connection_timeout_s: float = 90.0  # ConnectionTimeOut (PROFILES.md §7)
+    tokens: TokenBook = field(default_factory=TokenBook)
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str = "unnamed"
@@ -64,11 +111,14 @@ class Scenario:
     identity: str = "SF-{index:06d}"
     workers: int = 0  # 0: one per core
     charger: ChargerModel = field(default_factory=ChargerModel)
-    behaviour: FixedRates = field(
+    #: "realistic" (PROFILES.md distributions) or "fixed" (a metronome: benchmarks, tests).
+    model: str = "realistic"
+    fixed: FixedRates = field(
         default_factory=lambda: FixedRates(
             idle_s=60.0, session_s=300.0, power_w=11_000.0, energy_wh=1e12, id_tag="TAG{index:06d}"
         )
     )
+    realistic: Realistic = field(default_factory=Realistic)
     security: Security = field(default_factory=Security)
     timeouts: Timeouts = field(default_factory=Timeouts)
     reconnect: Reconnect = field(default_factory=Reconnect)

@@ -1,67 +1,115 @@
-"""A charger agent: an OCPP charger state machine driven by a behaviour plan.
+"""A charger agent: an OCPP charger state machine driven by its sampled plan.
 
 The engine only pumps: bytes in through `receive`, bytes out of `take_outbox`, and `step` at
-`next_wakeup()`. The agent decides when an EV arrives and leaves (from its `Planner`) and keeps
-the energy register that the charger reports (it implements `protocol.ports.Meter`).
+`next_wakeup()`. The agent walks its `ChargerPlan` (visits, faults, offline spells, reboots) on
+the simulated clock, tells the charger what happens (plug in, present a token, leave, fail),
+and keeps each connector's battery and energy register (it implements `protocol.ports.Meter`).
+
+Two clocks: the wall clock (`now`, epoch seconds, what OCPP timestamps and latencies use) and the
+simulated clock (seconds from the start of the run, what plans use), related by `time_scale`.
 """
 
 from __future__ import annotations
 
-from simfleet.behaviour.plans import Planner, Session
-from simfleet.protocol.ports import Observer
+import math
+
+from simfleet.behaviour.model import AuthOutcome, ChargerPlan, Episode, Visit
+from simfleet.behaviour.tokens import TokenBook
+from simfleet.protocol.ports import Observer, Reading
 from simfleet.protocol.session import NEVER
-from simfleet.protocol.v16.charger import Charger16, ChargerSettings
+from simfleet.protocol.v16.charger import Charger16, ChargerSettings, Status
+from simfleet.sim.battery import ConnectorBattery
+
+#: While the charger is down or not yet booted, an arriving EV waits and tries again this often
+#: (wall seconds): chargers of a ramping fleet pick up the sessions the plan has for them.
+RETRY_WALL_S = 1.0
+
+
+class Phase:
+    IDLE = 0  # waiting for the next visit
+    PLUGGED = 1  # cable in, tokens being presented
+    CHARGING = 2  # authorized; the battery fills until full or departure
+    LEAVING = 3  # no transaction any more; the EV leaves at departure
 
 
 class ConnectorPlan:
-    """Where one connector is in its current `Session`, and its energy register."""
+    """One connector's visits and where it is in the current one."""
 
     __slots__ = (
-        "charging",
-        "energy_wh",
+        "attempt",
+        "battery",
+        "departs_at",
         "next_at",
-        "plugged",
-        "power_w",
-        "session",
-        "since",
-        "start_wh",
+        "phase",
+        "stop_at",
+        "visit",
+        "visits",
     )
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.next_at = session.arrive_at
-        self.plugged = False
-        self.charging = False  # the charger says Charging: energy flows
-        self.energy_wh = 0.0
-        self.start_wh = 0.0  # the register when the current EV plugged in
-        self.power_w = 0.0  # what the EV draws right now
-        self.since = 0.0  # when energy_wh was last brought up to date
+    def __init__(self, visits: list[Visit], battery: ConnectorBattery) -> None:
+        self.visits = visits  # future visits, the next one last (popped from the end)
+        self.visit: Visit | None = None
+        self.phase = Phase.IDLE
+        self.attempt = 0
+        self.departs_at = math.inf  # simulated seconds
+        self.stop_at = math.inf
+        self.battery = battery
+        self.next_at = visits[-1].arrive_s if visits else math.inf
 
 
 class ChargerAgent:
     """One simulated charger. Implements `Meter` for its own charger state machine."""
 
-    __slots__ = ("charger", "identity", "index", "max_power_w", "planner", "plans")
+    __slots__ = (
+        "_episodes",
+        "charger",
+        "connection_timeout_s",
+        "identity",
+        "index",
+        "offline_until",
+        "plans",
+        "scale",
+        "tokens",
+        "wall0",
+    )
 
     def __init__(
         self,
-        index: int,
+        plan: ChargerPlan,
         identity: str,
         settings: ChargerSettings,
-        max_power_w: float,
-        planner: Planner,
+        batteries: list[ConnectorBattery],
+        tokens: TokenBook,
         observer: Observer,
-        now: float,
+        wall0: float,
+        time_scale: float,
+        connection_timeout_s: float,
     ) -> None:
-        self.index = index
+        self.index = plan.index
         self.identity = identity
-        self.max_power_w = max_power_w
-        self.planner = planner
+        self.wall0 = wall0
+        self.scale = time_scale
+        self.tokens = tokens
+        self.connection_timeout_s = connection_timeout_s
+        self.offline_until = 0.0  # wall clock; the engine keeps the connection down until then
         self.charger = Charger16(settings, observer, self)
+        by_connector: list[list[Visit]] = [[] for _ in range(settings.connectors)]
+        for visit in plan.visits:
+            if visit.connector_id <= settings.connectors:
+                by_connector[visit.connector_id - 1].append(visit)
         self.plans = [
-            ConnectorPlan(planner.first_session(index, c, now))
-            for c in range(1, settings.connectors + 1)
+            ConnectorPlan(sorted(visits, key=lambda v: -v.arrive_s), battery)
+            for visits, battery in zip(by_connector, batteries, strict=True)
         ]
+        self._episodes = _Episodes(plan)
+
+    # -- clocks --------------------------------------------------------------------------------
+
+    def sim(self, now: float) -> float:
+        return (now - self.wall0) * self.scale
+
+    def wall(self, sim_s: float) -> float:
+        return self.wall0 + sim_s / self.scale
 
     # -- the pump interface --------------------------------------------------------------------
 
@@ -78,77 +126,230 @@ class ChargerAgent:
         return self.charger.take_outbox()
 
     def next_wakeup(self) -> float:
-        wake = self.charger.next_wakeup()
+        due = self._episodes.next_at
         for plan in self.plans:
-            if plan.next_at < wake:
-                wake = plan.next_at
-        return wake
+            if plan.next_at < due:
+                due = plan.next_at
+        wake = self.charger.next_wakeup()
+        return wake if due == math.inf else min(wake, self.wall(due))
 
     def step(self, now: float) -> None:
+        t = self.sim(now)
+        if self._episodes.next_at <= t:
+            self._run_episodes(t, now)
         for connector_id, plan in enumerate(self.plans, start=1):
-            if plan.next_at <= now:
-                self._advance_plan(connector_id, plan, now)
+            if plan.next_at <= t:
+                self._advance(connector_id, plan, t, now)
         self.charger.step(now)
 
     def stop(self, now: float) -> None:
         """End of the run: every EV leaves, so transactions are stopped and the CSMS told."""
+        t = self.sim(now)
         for connector_id, plan in enumerate(self.plans, start=1):
-            if plan.plugged:
-                self._integrate(connector_id, now)
-                self.charger.unplug(connector_id, now)
-                plan.plugged = False
-            plan.next_at = NEVER
+            if plan.phase != Phase.IDLE:
+                self._depart(connector_id, plan, t, now)
+            plan.visits.clear()
+            plan.next_at = math.inf
+        self._episodes.clear()
 
     # -- protocol.ports.Meter ------------------------------------------------------------------
 
     def energy_wh(self, connector_id: int, now: float) -> float:
-        return self._integrate(connector_id, now).energy_wh
+        return self.plans[connector_id - 1].battery.update(self.sim(now)).register_wh
 
     def power_w(self, connector_id: int, now: float) -> float:
-        return self._integrate(connector_id, now).power_w
+        return self.plans[connector_id - 1].battery.update(self.sim(now)).power_w
+
+    def read(self, connector_id: int, now: float) -> Reading:
+        return self.plans[connector_id - 1].battery.update(self.sim(now)).reading()
+
+    def status_changed(self, connector_id: int, status: str, now: float) -> None:
+        plan = self.plans[connector_id - 1]
+        battery = plan.battery
+        battery.set_drawing(status == Status.CHARGING.value, self.sim(now))
+        if battery.full_at < plan.next_at and plan.phase == Phase.CHARGING:
+            plan.next_at = battery.full_at
 
     # -- the plan ------------------------------------------------------------------------------
 
-    def status_changed(self, connector_id: int, status: str, now: float) -> None:
-        plan = self._integrate(connector_id, now)  # the energy so far, at the old power
-        plan.charging = status == "Charging"
-        plan.power_w = min(plan.session.power_w, self.max_power_w) if plan.charging else 0.0
+    def _advance(self, connector_id: int, plan: ConnectorPlan, t: float, now: float) -> None:
+        if plan.phase == Phase.IDLE:
+            self._arrive(connector_id, plan, t, now)
+        elif plan.phase == Phase.PLUGGED:
+            self._authorize_step(connector_id, plan, t, now)
+        else:
+            self._charging_step(connector_id, plan, t, now)
 
-    def _integrate(self, connector_id: int, now: float) -> ConnectorPlan:
-        """Bring the register up to `now`: exact, since power only changes at status changes.
-
-        A placeholder for the physics of the behaviour models (constant power per session).
-        """
-        plan = self.plans[connector_id - 1]
-        if now > plan.since:
-            plan.energy_wh += plan.power_w * (now - plan.since) / 3600.0
-            plan.since = now
-        if plan.charging and plan.energy_wh - plan.start_wh >= plan.session.energy_wh:
-            self.charger.ev_suspended(connector_id, now)  # the battery is full
-        return plan
-
-    def _advance_plan(self, connector_id: int, plan: ConnectorPlan, now: float) -> None:
-        self._integrate(connector_id, now)
-        session = plan.session
-        if not plan.plugged:
-            # Arrival: only into a charger that is up and talking to its CSMS.
-            if (
-                self.charger.accepted
-                and self.charger.online
-                and self.charger.plug_in(connector_id, session.id_tag, now)
-            ):
-                plan.plugged = True
-                plan.start_wh = plan.energy_wh
-                plan.next_at = session.depart_at
-                return
-            self._next_session(connector_id, plan, now)
+    def _arrive(self, connector_id: int, plan: ConnectorPlan, t: float, now: float) -> None:
+        visit = plan.visits[-1]
+        end = visit.depart_s if not math.isnan(visit.depart_s) else visit.arrive_s + 86_400.0
+        if end <= t:  # it would already have left
+            self._next_visit(plan)
             return
-        # Departure.
-        self.charger.unplug(connector_id, now)
-        plan.plugged = False
-        self._integrate(connector_id, now)
-        self._next_session(connector_id, plan, now)
+        charger = self.charger
+        if not (charger.accepted and charger.online):
+            plan.next_at = t + RETRY_WALL_S * self.scale  # the EV waits for the charger
+            return
+        if charger.status_of(connector_id) is not Status.AVAILABLE:
+            self._next_visit(plan)  # occupied, faulted or unavailable: the driver goes elsewhere
+            return
+        plan.visits.pop()
+        plan.visit = visit
+        plan.attempt = -1  # no token presented yet
+        plan.departs_at = visit.depart_s if not math.isnan(visit.depart_s) else math.inf
+        stop_at = visit.arrive_s + visit.stop_early_s if visit.stop_early_s > 0 else math.inf
+        plan.stop_at = stop_at if stop_at > t else math.inf  # not one from before the run
+        plan.battery.plug_in(visit, t)
+        if visit.no_plug:
+            # A token and no cable: Preparing until ConnectionTimeOut (§9.1.5).
+            plan.attempt = 0
+            self._present(connector_id, plan, now)
+            plan.phase = Phase.LEAVING
+            plan.departs_at = t + self.connection_timeout_s
+            plan.next_at = plan.departs_at
+            return
+        charger.cable_in(connector_id, now)
+        plan.phase = Phase.PLUGGED
+        # A session already under way at the start (warm start) was authorized long ago.
+        plan.next_at = t if visit.arrive_s < 0 else t + visit.auth_delay_s
 
-    def _next_session(self, connector_id: int, plan: ConnectorPlan, now: float) -> None:
-        plan.session = self.planner.next_session(self.index, connector_id, now)
-        plan.next_at = plan.session.arrive_at
+    def _present(self, connector_id: int, plan: ConnectorPlan, now: float) -> None:
+        visit = plan.visit
+        assert visit is not None
+        outcome = visit.auth_attempts[plan.attempt] if visit.arrive_s >= 0 else AuthOutcome.ACCEPTED
+        token = self.tokens.token(self.index, visit.auth_method, outcome, plan.attempt)
+        fail = "EVCommunicationError" if visit.start_fails else ""
+        self.charger.present_token(connector_id, token, now, fail_start=fail)
+
+    def _authorize_step(self, connector_id: int, plan: ConnectorPlan, t: float, now: float) -> None:
+        """Present the next token, or look at how the last one was answered."""
+        visit = plan.visit
+        assert visit is not None
+        status = self.charger.auth_status(connector_id)
+        if plan.attempt < 0:
+            plan.attempt = 0
+            self._present(connector_id, plan, now)
+        elif status == "Accepted":
+            plan.phase = Phase.CHARGING
+        elif status and plan.attempt + 1 < len(visit.auth_attempts):
+            plan.attempt += 1  # refused: the driver tries another card / the app
+            self._present(connector_id, plan, now)
+        elif status:
+            plan.phase = Phase.LEAVING  # refused for good: the driver gives up and leaves
+            plan.departs_at = min(plan.departs_at, t + self.connection_timeout_s)
+        wait = max(visit.auth_delay_s, RETRY_WALL_S * self.scale)  # for the answer, or a retry
+        plan.next_at = self._next_event(plan, t + wait)
+
+    def _charging_step(self, connector_id: int, plan: ConnectorPlan, t: float, now: float) -> None:
+        battery = plan.battery.update(t)
+        if battery.full and self.charger.is_charging(connector_id):
+            self.charger.ev_suspended(connector_id, now)  # the EV stops drawing
+            visit = plan.visit
+            if visit is not None and math.isnan(visit.depart_s):
+                plan.departs_at = t + visit.dwell_s  # DC: the driver leaves soon after full
+        if plan.stop_at <= t:
+            plan.stop_at = math.inf
+            self.charger.stop_transaction(connector_id, "Other", now)  # unexpected stop
+            plan.phase = Phase.LEAVING
+        if plan.departs_at <= t:
+            self._depart(connector_id, plan, t, now)
+            return
+        plan.next_at = self._next_event(plan, math.inf)
+
+    def _next_event(self, plan: ConnectorPlan, candidate: float) -> float:
+        if plan.phase != Phase.CHARGING:
+            return min(candidate, plan.departs_at)
+        battery = plan.battery
+        full_at = battery.full_at if not battery.full else math.inf
+        return min(candidate, plan.departs_at, plan.stop_at, full_at)
+
+    def _depart(self, connector_id: int, plan: ConnectorPlan, t: float, now: float) -> None:
+        plan.battery.update(t)
+        if plan.visit is not None and plan.visit.no_plug:
+            self.charger.cancel_preparing(connector_id, now)
+        else:
+            self.charger.unplug(connector_id, now)
+        plan.battery.unplug(t)
+        plan.visit = None
+        plan.phase = Phase.IDLE
+        plan.departs_at = plan.stop_at = math.inf
+        plan.next_at = plan.visits[-1].arrive_s if plan.visits else math.inf
+        if plan.next_at < t:
+            plan.next_at = t
+
+    def _next_visit(self, plan: ConnectorPlan) -> None:
+        plan.visits.pop()
+        plan.next_at = plan.visits[-1].arrive_s if plan.visits else math.inf
+
+    # -- faults, offline spells, reboots -------------------------------------------------------
+
+    def _run_episodes(self, t: float, now: float) -> None:
+        for kind, episode, starting in self._episodes.due(t):
+            if kind == "fault":
+                self._fault(episode, starting, t, now)
+            elif starting:  # offline spell or reboot
+                if kind == "reboot":
+                    self._reboot(t, now)
+                self.offline_until = max(self.offline_until, self.wall(t + episode.duration_s))
+
+    def _fault(self, episode: Episode, starting: bool, t: float, now: float) -> None:
+        cid = episode.connector_id
+        if not starting:
+            self.charger.repaired(cid, now)
+            return
+        targets = range(1, len(self.plans) + 1) if cid == 0 else (cid,)
+        for connector_id in targets:
+            plan = self.plans[connector_id - 1]
+            plan.battery.update(t)
+            plan.battery.set_drawing(False, t)
+            if plan.phase != Phase.IDLE:
+                plan.phase = Phase.LEAVING  # the session is over; the EV leaves as planned
+        self.charger.fault(cid, episode.error_code, now)
+
+    def _reboot(self, t: float, now: float) -> None:
+        """Power loss: sessions end (StopTransaction PowerLoss, sent once back online)."""
+        for plan in self.plans:
+            if plan.phase != Phase.IDLE:
+                plan.battery.unplug(t)
+                plan.visit = None
+                plan.phase = Phase.IDLE
+                plan.departs_at = plan.stop_at = math.inf
+                plan.next_at = plan.visits[-1].arrive_s if plan.visits else math.inf
+        self.charger.reboot("PowerLoss", now)
+
+
+class _Episodes:
+    """The charger's faults, offline spells and reboots as one time-ordered list of edges."""
+
+    __slots__ = ("_edges", "next_at")
+
+    def __init__(self, plan: ChargerPlan) -> None:
+        edges: list[tuple[float, str, Episode, bool]] = []
+        for kind, episodes in (
+            ("fault", plan.faults),
+            ("offline", plan.offline),
+            ("reboot", plan.reboots),
+        ):
+            for episode in episodes:
+                edges.append((episode.start_s, kind, episode, True))
+                if kind == "fault":
+                    edges.append((episode.start_s + episode.duration_s, kind, episode, False))
+        edges.sort(key=lambda edge: -edge[0])  # next edge last
+        self._edges = edges
+        self.next_at = edges[-1][0] if edges else math.inf
+
+    def due(self, t: float) -> list[tuple[str, Episode, bool]]:
+        out = []
+        edges = self._edges
+        while edges and edges[-1][0] <= t:
+            _at, kind, episode, starting = edges.pop()
+            out.append((kind, episode, starting))
+        self.next_at = edges[-1][0] if edges else math.inf
+        return out
+
+    def clear(self) -> None:
+        self._edges.clear()
+        self.next_at = math.inf
+
+
+__all__ = ["NEVER", "ChargerAgent"]

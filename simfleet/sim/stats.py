@@ -15,7 +15,7 @@ import orjson
 from simfleet.sim.histogram import Histogram, merge_sparse
 
 #: Counters every snapshot carries, in report order.
-CONNECTION_COUNTERS = ("opened", "failed", "dropped", "reconnects")
+CONNECTION_COUNTERS = ("opened", "failed", "dropped", "reconnects", "offline")
 GAUGES = ("planned", "connected", "booted")
 
 
@@ -46,6 +46,7 @@ class Recorder:
         self.failed = 0
         self.dropped = 0
         self.reconnects = 0
+        self.offline = 0  # planned offline spells and reboots (not counted as dropped)
         self.frames_sent = 0
         self.frames_received = 0
         self.failure_reasons: dict[str, int] = {}
@@ -105,6 +106,7 @@ class Recorder:
                 "failed": self.failed,
                 "dropped": self.dropped,
                 "reconnects": self.reconnects,
+                "offline": self.offline,
             },
             frames={"sent": self.frames_sent, "received": self.frames_received},
             actions={

@@ -97,7 +97,7 @@ def assert_clean_fleet_run(report: dict[str, Any], chargers: int) -> None:
     assert report["messages"]["BootNotification"]["sent"] == chargers
     assert report["messages"]["BootNotification"]["ok"] == chargers
     k = report["connections"]
-    assert k == {"opened": chargers, "failed": 0, "dropped": 0, "reconnects": 0}, k
+    assert k == {"opened": chargers, "failed": 0, "dropped": 0, "reconnects": 0, "offline": 0}, k
     assert report["stopped_by"] == "duration"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from simfleet.protocol.ports import Reading
 from simfleet.protocol.v16.charger import BootState, Charger16, ChargerSettings, Status
 from simfleet.sim.stats import Recorder
 
@@ -35,6 +36,9 @@ class SteadyMeter:
 
     def status_changed(self, connector_id: int, status: str, now: float) -> None:
         pass
+
+    def read(self, connector_id: int, now: float) -> Reading:
+        return Reading(self.energy_wh(connector_id, now), 1000.0, (1.45, 1.45, 1.45), 230.0, 16.0)
 
 
 class Csms:
@@ -70,8 +74,19 @@ class Csms:
                 reply = [3, uid, self.answers[action]]
                 self.charger.receive(orjson.dumps(reply), now)
 
-    def actions(self, heartbeats: bool = False) -> list[str]:
-        return [a for a, _ in self.seen if heartbeats or a != "Heartbeat"]
+    def actions(self, heartbeats: bool = False, begin: bool = False) -> list[str]:
+        """Actions seen; heartbeats and Transaction.Begin meter values only when asked."""
+        return [
+            a
+            for a, p in self.seen
+            if (heartbeats or a != "Heartbeat") and (begin or not _is_begin_sample(a, p))
+        ]
+
+
+def _is_begin_sample(action: str, payload: dict[str, Any]) -> bool:
+    if action != "MeterValues":
+        return False
+    return bool(payload["meterValue"][0]["sampledValue"][0]["context"] == "Transaction.Begin")
 
 
 def booted(recorder: Recorder | None = None) -> tuple[Charger16, Csms, Recorder]:
@@ -146,11 +161,12 @@ def test_a_whole_transaction() -> None:
     csms.seen.clear()
     assert charger.plug_in(1, "TAG1", 100.0)
     csms.serve(100.0)
-    assert csms.actions() == [
+    assert csms.actions(begin=True) == [
         "StatusNotification",
         "Authorize",
         "StartTransaction",
         "StatusNotification",
+        "MeterValues",  # the Transaction.Begin reading
     ]
     assert [csms.seen[0][1]["status"], csms.seen[3][1]["status"]] == ["Preparing", "Charging"]
     start = csms.seen[2][1]
@@ -176,6 +192,8 @@ def test_a_whole_transaction() -> None:
     stop = csms.seen[0][1]
     assert (stop["transactionId"], stop["reason"]) == (42, "EVDisconnected")
     assert stop["meterStop"] == int(200 * 1000 / 3600)
+    (end,) = stop["transactionData"]
+    assert {v["context"] for v in end["sampledValue"]} == {"Transaction.End"}
     assert csms.seen[1][1]["status"] == "Available"
     assert charger.meter_at == float("inf")  # no transaction, no meter values
 

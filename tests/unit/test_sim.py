@@ -6,11 +6,18 @@ import numpy as np
 import orjson
 import pytest
 
-from simfleet.behaviour.plans import FixedRatePlanner, FixedRates
+from simfleet.behaviour.plans import FixedRates, fixed_plans
 from simfleet.scenario import parse
 from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.backoff import backoff
-from simfleet.sim.fleet import build_agents, connect_at, settings_for, shard, worker_count
+from simfleet.sim.fleet import (
+    build_agents,
+    connect_at,
+    hardware_of,
+    settings_for,
+    shard,
+    worker_count,
+)
 from simfleet.sim.stats import Recorder
 
 RATES = FixedRates(idle_s=60, session_s=600, power_w=7000, energy_wh=1e12, id_tag="T{index}")
@@ -34,23 +41,27 @@ def test_ramp_is_fleet_wide() -> None:
 
 
 def test_a_chargers_plan_does_not_depend_on_the_worker_split() -> None:
-    alone = FixedRatePlanner(RATES, seed=4, indices=range(1, 3001), connectors=2)
-    split = [FixedRatePlanner(RATES, 4, shard(3000, 3, w), 2) for w in range(3)]
-    for index in (1, 1024, 1025, 2999):
-        planner = split[(index - 1) % 3]
-        for connector in (1, 2):
-            assert alone.first_session(index, connector, 0.0) == planner.first_session(
-                index, connector, 0.0
-            )
+    alone = {p.index: p for p in fixed_plans(RATES, 4, range(1, 3001), 2, 3600.0)}
+    for w in range(3):
+        for plan in fixed_plans(RATES, 4, shard(3000, 3, w), 2, 3600.0):
+            assert plan == alone[plan.index]
 
 
 def test_first_arrivals_are_spread_over_the_idle_time() -> None:
-    planner = FixedRatePlanner(RATES, seed=1, indices=range(1, 2001), connectors=1)
-    arrivals = np.array([planner.first_session(i, 1, 0.0).arrive_at for i in range(1, 2001)])
+    plans = fixed_plans(RATES, 1, range(1, 2001), 1, 600.0)
+    arrivals = np.array([p.visits[0].arrive_s for p in plans])
     assert arrivals.min() >= 0.0
     assert arrivals.max() < 60.0
     counts, _ = np.histogram(arrivals, bins=6, range=(0, 60))
     assert counts.min() > 250  # ~333 per bin if uniform
+
+
+def test_fixed_visits_repeat_until_the_horizon() -> None:
+    (plan,) = fixed_plans(RATES, 1, [7], 1, 3000.0)
+    starts = [v.arrive_s for v in plan.visits]
+    assert np.allclose(np.diff(starts), 660.0)
+    assert starts[-1] < 3000.0
+    assert all(v.depart_s - v.arrive_s == pytest.approx(600.0) for v in plan.visits)
 
 
 def test_backoff_is_bounded_jittered_and_growing() -> None:
@@ -116,7 +127,13 @@ def test_agent_charges_and_the_register_is_the_integral_of_power() -> None:
     meters = [
         p
         for a, p in csms.seen
-        if a == "MeterValues" and p["meterValue"][0]["timestamp"] < first_stop["timestamp"]  # type: ignore[index,operator]
+        if a == "MeterValues"
+        and p["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Periodic"  # type: ignore[index]
+    ]
+    meters = [
+        p
+        for p in meters
+        if p["meterValue"][0]["timestamp"] < first_stop["timestamp"]  # type: ignore[index,operator]
     ]
     assert len(meters) > 50
     energies = [
@@ -136,7 +153,7 @@ def test_agent_charges_and_the_register_is_the_integral_of_power() -> None:
 
 def test_power_is_capped_by_the_charger() -> None:
     scenario = parse(
-        "[charger]\nconnectors = 1\nmax_power_w = 3700\n[behaviour]\npower_w = 11000\n"
+        "[charger]\nconnectors = 1\nmax_power_w = 8000\n[behaviour]\npower_w = 11000\n"
         "idle_s = 10\nsession_s = 100"
     )
     agent = build_agents(scenario, [1], Recorder(), 0.0)[0]
@@ -145,7 +162,7 @@ def test_power_is_capped_by_the_charger() -> None:
     meters = [p for a, p in csms.seen if a == "MeterValues"]
     assert meters
     power = meters[-1]["meterValue"][0]["sampledValue"][1]  # type: ignore[index]
-    assert power["value"] == "3700"
+    assert power["value"] == "8000"
 
 
 def test_ev_suspends_when_its_energy_is_delivered() -> None:
@@ -175,6 +192,10 @@ def test_stop_ends_every_transaction() -> None:
 
 
 def test_settings_follow_the_scenario() -> None:
-    scenario = parse('[fleet]\nidentity = "X-{index:03d}"\n[charger]\nconnectors = 3')
-    settings = settings_for(scenario, 5)
+    scenario = parse(
+        '[fleet]\nidentity = "X-{index:03d}"\n[charger]\nconnectors = 3\n'
+        '[behaviour]\nmodel = "fixed"'
+    )
+    (plan,) = fixed_plans(scenario.fixed, 1, [5], 3, 10.0)
+    settings = settings_for(scenario, 5, hardware_of(scenario, plan))
     assert (settings.identity, settings.connectors) == ("X-005", 3)

@@ -92,4 +92,10 @@ def test_merge_adds_counters_and_gauges() -> None:
     a.opened, b.reconnects = 5, 2
     merged = merge([a.snapshot(0, 0), b.snapshot(1, 0)])
     assert merged.gauges == {"planned": 7, "connected": 6, "booted": 0}
-    assert merged.connections == {"opened": 5, "failed": 0, "dropped": 0, "reconnects": 2}
+    assert merged.connections == {
+        "opened": 5,
+        "failed": 0,
+        "dropped": 0,
+        "reconnects": 2,
+        "offline": 0,
+    }

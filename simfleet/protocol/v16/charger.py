@@ -92,13 +92,21 @@ class ChargerSettings:
     boot_retry_s: float
     authorize_before_start: bool = True
     max_offline_queue: int = 1000
+    #: MeterValuesSampledData (§9.1.17) and whether the connectors are AC.
+    measurands: tuple[str, ...] = ("Energy.Active.Import.Register", "Power.Active.Import")
+    ac: bool = True
+    #: ClockAlignedDataInterval (§9.1.7): Sample.Clock readings at whole multiples; 0 = off.
+    clock_aligned_s: float = 0.0
 
 
 class Connector:
     """One connector's OCPP view: status and the transaction on it."""
 
     __slots__ = (
+        "auth_status",
         "connector_id",
+        "error_code",
+        "fail_start",
         "id_tag",
         "pending_stop",
         "starting",
@@ -109,7 +117,10 @@ class Connector:
     def __init__(self, connector_id: int) -> None:
         self.connector_id = connector_id
         self.status = Status.AVAILABLE
+        self.error_code = "NoError"
         self.id_tag = ""
+        self.auth_status = ""  # the last Authorize answer for this connector ("" = none yet)
+        self.fail_start = ""  # an error code: the EV will not start after authorization
         self.transaction_id: int | None = None
         self.starting = False  # StartTransaction sent, no transactionId yet
         self.pending_stop = ""  # a stop reason waiting for the transactionId
@@ -134,6 +145,7 @@ class Charger16:
         self.heartbeat_at = NEVER
         self.meter_interval = settings.meter_interval_s
         self.meter_at = NEVER
+        self.clock_at = NEVER
         self._answered: dict[str, Callable[[OutgoingCall, float], None]] = {
             "BootNotification": self._on_boot,
             "Authorize": self._on_authorize,
@@ -179,7 +191,13 @@ class Charger16:
         return self.session.take_outbox()
 
     def next_wakeup(self) -> float:
-        return min(self.session.next_deadline, self.boot_retry_at, self.heartbeat_at, self.meter_at)
+        return min(
+            self.session.next_deadline,
+            self.boot_retry_at,
+            self.heartbeat_at,
+            self.meter_at,
+            self.clock_at,
+        )
 
     def step(self, now: float) -> None:
         """Do whatever is due at `now`: timeouts, boot retry, heartbeat, meter values."""
@@ -192,7 +210,11 @@ class Charger16:
             # Transaction messages: generated offline too, queued for delivery (OCPP-J 1.6 §3.7).
             due = self.meter_at
             self.meter_at = _next_tick(due, self.meter_interval, now)
-            self._send_meter_values(due, now)
+            self._send_meter_values(due, now, "Sample.Periodic")
+        if self.clock_at <= now:
+            due = self.clock_at
+            self.clock_at = _next_aligned(now, self.settings.clock_aligned_s)
+            self._send_meter_values(due, now, "Sample.Clock")
         if not self.session.online:
             return
         if self.boot_retry_at <= now:
@@ -224,12 +246,36 @@ class Charger16:
     # -- driver operations (called by the agent that owns the behaviour plan) ------------------
 
     def plug_in(self, connector_id: int, id_tag: str, now: float) -> bool:
-        """An EV is plugged in and a driver presents `id_tag`; False if the connector is busy."""
+        """An EV is plugged in and a driver presents `id_tag` at once; False if busy."""
+        return self.cable_in(connector_id, now) and self.present_token(connector_id, id_tag, now)
+
+    def cable_in(self, connector_id: int, now: float) -> bool:
+        """An EV is plugged in (Preparing until a token is accepted); False if busy."""
         connector = self.connectors[connector_id - 1]
         if connector.status is not Status.AVAILABLE or connector.in_transaction:
             return False
-        connector.id_tag = id_tag
         self._set_status(connector, Status.PREPARING, now)
+        return True
+
+    def present_token(
+        self, connector_id: int, id_tag: str, now: float, fail_start: str = ""
+    ) -> bool:
+        """A driver presents `id_tag` (before or after plugging in): Authorize, then start.
+
+        `fail_start` is an error code: the authorization goes through but the EV never starts
+        (the connector reports the error and goes to Finishing). False if the connector is busy.
+        """
+        connector = self.connectors[connector_id - 1]
+        if connector.in_transaction or connector.status not in (
+            Status.AVAILABLE,
+            Status.PREPARING,
+        ):
+            return False
+        connector.id_tag = id_tag
+        connector.auth_status = ""
+        connector.fail_start = fail_start
+        if connector.status is Status.AVAILABLE:
+            self._set_status(connector, Status.PREPARING, now)
         if self.settings.authorize_before_start:
             self.session.call(
                 "Authorize", messages.authorize(id_tag), now, now, context=connector_id
@@ -237,6 +283,59 @@ class Charger16:
         else:
             self._start(connector, now)
         return True
+
+    def auth_status(self, connector_id: int) -> str:
+        """The last Authorize answer for the connector ("" while waiting or none)."""
+        return self.connectors[connector_id - 1].auth_status
+
+    def cancel_preparing(self, connector_id: int, now: float) -> None:
+        """§9.1.5 ConnectionTimeOut: no cable after the token, or no token after the cable."""
+        connector = self.connectors[connector_id - 1]
+        if connector.status is Status.PREPARING and not connector.in_transaction:
+            connector.id_tag = ""
+            self._set_status(connector, Status.AVAILABLE, now)
+
+    def fault(self, connector_id: int, error_code: str, now: float) -> None:
+        """A fault (§4.9): the transaction on the connector stops, the connector is Faulted.
+        `connector_id` 0 faults the whole charger."""
+        targets = self.connectors if connector_id == 0 else [self.connectors[connector_id - 1]]
+        for connector in targets:
+            if connector.transaction_id is not None:
+                self._send_stop(connector, "Other", now)
+            elif connector.starting:
+                connector.pending_stop = "Other"
+            connector.error_code = error_code
+            self._set_status(connector, Status.FAULTED, now)
+        if connector_id == 0:
+            self._report_charger_status("Faulted", error_code, now)
+
+    def repaired(self, connector_id: int, now: float) -> None:
+        targets = self.connectors if connector_id == 0 else [self.connectors[connector_id - 1]]
+        for connector in targets:
+            if connector.status is Status.FAULTED:
+                connector.error_code = "NoError"
+                connector.id_tag = ""
+                self._set_status(connector, Status.AVAILABLE, now)
+        if connector_id == 0:
+            self._report_charger_status("Available", "NoError", now)
+
+    def reboot(self, reason: str, now: float) -> None:
+        """Power loss or reboot: transactions end with `reason` (queued until the charger is
+        back), everything else in flight is forgotten, and the next connection boots again."""
+        for connector in self.connectors:
+            if connector.transaction_id is not None:
+                self._send_stop(connector, reason, now)
+            connector.starting = False
+            connector.pending_stop = ""
+            connector.id_tag = ""
+            connector.error_code = "NoError"
+            connector.status = Status.AVAILABLE
+            self.meter.status_changed(connector.connector_id, Status.AVAILABLE.value, now)
+        for dropped in self.session.clear_queue(keep_offline=True):
+            self.observer.call_lost(VERSION, dropped.action)
+        self.boot = BootState.WAITING
+        self.boot_retry_at = NEVER
+        self.heartbeat_at = NEVER
 
     def ev_suspended(self, connector_id: int, now: float) -> None:
         """The EV stopped drawing power (battery full)."""
@@ -267,11 +366,15 @@ class Charger16:
         else:
             connector.pending_stop = ""
             connector.id_tag = ""
-        if connector.status is not Status.AVAILABLE:
+        if connector.status not in (Status.AVAILABLE, Status.FAULTED):
+            connector.error_code = "NoError"
             self._set_status(connector, Status.AVAILABLE, now)
 
     def is_charging(self, connector_id: int) -> bool:
         return self.connectors[connector_id - 1].status is Status.CHARGING
+
+    def status_of(self, connector_id: int) -> Status:
+        return self.connectors[connector_id - 1].status
 
     # -- answers to our CALLs ------------------------------------------------------------------
 
@@ -313,12 +416,20 @@ class Charger16:
         # The answer belongs to the connector that asked (two connectors may share an idTag).
         connector = self.connectors[outgoing.context - 1]
         status = (outgoing.result or {}).get("idTagInfo", {}).get("status")
+        if connector.id_tag != outgoing.payload["idTag"]:
+            return  # a token presented before this one: stale
+        connector.auth_status = str(status)
         if (
             status == "Accepted"
             and connector.status is Status.PREPARING
-            and connector.id_tag == outgoing.payload["idTag"]
             and not connector.in_transaction
         ):
+            if connector.fail_start:
+                # The EV does not respond (no PWM / no communication): no transaction.
+                connector.error_code = connector.fail_start
+                connector.fail_start = ""
+                self._set_status(connector, Status.FINISHING, now)
+                return
             self._start(connector, now)
 
     def _on_start(self, outgoing: OutgoingCall, now: float) -> None:
@@ -342,8 +453,11 @@ class Charger16:
             return
         if connector.status is Status.PREPARING:
             self._set_status(connector, Status.CHARGING, now)
+        self._send_meter_values_of(connector, now, now, "Transaction.Begin")
         if self.meter_at == NEVER:
             self.meter_at = now + self.meter_interval
+        if self.clock_at == NEVER and self.settings.clock_aligned_s > 0:
+            self.clock_at = _next_aligned(now, self.settings.clock_aligned_s)
 
     def _failed(self, outgoing: OutgoingCall, now: float) -> None:
         """A call of ours got a CALLERROR, timed out or was lost with the connection."""
@@ -389,29 +503,35 @@ class Charger16:
 
     def _send_stop(self, connector: Connector, reason: str, now: float) -> None:
         assert connector.transaction_id is not None
-        energy = self.meter.energy_wh(connector.connector_id, now)
+        reading = self.meter.read(connector.connector_id, now)
+        end = messages.sampled_values(
+            reading, self.settings.measurands, "Transaction.End", self.settings.ac
+        )
         payload = messages.stop_transaction(
-            connector.transaction_id, connector.id_tag, energy, now, reason
+            connector.transaction_id, connector.id_tag, reading.energy_wh, now, reason, end
         )
         connector.transaction_id = None
         self._call("StopTransaction", payload, now, now, keep_offline=True)
         if not any(c.transaction_id is not None for c in self.connectors):
             self.meter_at = NEVER
+            self.clock_at = NEVER
 
-    def _send_meter_values(self, due: float, now: float) -> None:
+    def _send_meter_values(self, due: float, now: float, context: str) -> None:
         for connector in self.connectors:
-            transaction_id = connector.transaction_id
-            if transaction_id is None:
-                continue
-            cid = connector.connector_id
-            payload = messages.meter_values(
-                cid,
-                transaction_id,
-                self.meter.energy_wh(cid, due),
-                self.meter.power_w(cid, due),
-                due,
-            )
-            self._call("MeterValues", payload, due, now, keep_offline=True)
+            if connector.transaction_id is not None:
+                self._send_meter_values_of(connector, due, now, context)
+
+    def _send_meter_values_of(
+        self, connector: Connector, due: float, now: float, context: str
+    ) -> None:
+        reading = self.meter.read(connector.connector_id, due)
+        sampled = messages.sampled_values(
+            reading, self.settings.measurands, context, self.settings.ac
+        )
+        payload = messages.meter_values(
+            connector.connector_id, connector.transaction_id, sampled, due
+        )
+        self._call("MeterValues", payload, due, now, keep_offline=True)
 
     def _call(
         self, action: str, payload: Payload, intended_at: float, now: float, keep_offline: bool
@@ -430,9 +550,20 @@ class Charger16:
         if not self.session.online or self.boot is not BootState.ACCEPTED:
             return
         payload = messages.status_notification(
-            connector.connector_id, connector.status.value, now, "NoError"
+            connector.connector_id, connector.status.value, now, connector.error_code
         )
         self.session.call("StatusNotification", payload, now, now)
+
+    def _report_charger_status(self, status: str, error_code: str, now: float) -> None:
+        """StatusNotification for connector 0, the charge point as a whole."""
+        if self.session.online and self.boot is BootState.ACCEPTED:
+            payload = messages.status_notification(0, status, now, error_code)
+            self.session.call("StatusNotification", payload, now, now)
+
+
+def _next_aligned(now: float, interval: float) -> float:
+    """The next whole multiple of `interval` seconds of the clock after `now`."""
+    return (now // interval + 1) * interval
 
 
 def _next_tick(due: float, interval: float, now: float) -> float:

@@ -24,6 +24,21 @@ class CsmsSettings:
     boot_status: str = "Accepted"  # Accepted | Pending | Rejected
     boot_retry_s: int = 10  # the interval sent with Pending / Rejected
     call_timeout_s: float = 30.0
+    #: idTag prefix -> AuthorizationStatus; any other token is Accepted. The simulated drivers
+    #: present tokens with these prefixes when a scenario wants refusals (sim.tokens).
+    token_statuses: tuple[tuple[str, str], ...] = (
+        ("INV", "Invalid"),
+        ("BLK", "Blocked"),
+        ("EXP", "Expired"),
+        ("CTX", "ConcurrentTx"),
+    )
+
+    def status_of(self, id_tag: object) -> str:
+        if isinstance(id_tag, str):
+            for prefix, status in self.token_statuses:
+                if id_tag.startswith(prefix):
+                    return status
+        return "Accepted"
 
 
 class CsmsConnection16:
@@ -44,7 +59,7 @@ class CsmsConnection16:
             "BootNotification": self._boot,
             "Heartbeat": _current_time,
             "StatusNotification": _empty,
-            "Authorize": _id_tag_accepted,
+            "Authorize": self._authorize,
             "StartTransaction": self._start,
             "StopTransaction": _stop,
             "MeterValues": _empty,
@@ -84,8 +99,12 @@ class CsmsConnection16:
         )
         return {"status": status, "currentTime": iso_utc(now), "interval": interval}
 
-    def _start(self, _payload: Payload, _now: float) -> Payload:
-        return {"transactionId": next(self._transaction_ids), "idTagInfo": ACCEPTED}
+    def _authorize(self, payload: Payload, _now: float) -> Payload:
+        return {"idTagInfo": {"status": self.settings.status_of(payload.get("idTag"))}}
+
+    def _start(self, payload: Payload, _now: float) -> Payload:
+        status = self.settings.status_of(payload.get("idTag"))
+        return {"transactionId": next(self._transaction_ids), "idTagInfo": {"status": status}}
 
 
 def _empty(_payload: Payload, _now: float) -> Payload:
@@ -94,10 +113,6 @@ def _empty(_payload: Payload, _now: float) -> Payload:
 
 def _current_time(_payload: Payload, now: float) -> Payload:
     return {"currentTime": iso_utc(now)}
-
-
-def _id_tag_accepted(_payload: Payload, _now: float) -> Payload:
-    return {"idTagInfo": ACCEPTED}
 
 
 def _stop(_payload: Payload, _now: float) -> Payload:
