@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pytest
 from scipy import stats
 
+from simfleet.behaviour.draws import gmm_ln_stay, sample_vehicles
 from simfleet.behaviour.model import ChargerPlan, SiteType, Visit
 from simfleet.behaviour.profiles import (
     ERROR_CODE_SHARES,
@@ -27,13 +28,7 @@ from simfleet.behaviour.profiles import (
     residential,
     workplace_ac,
 )
-from simfleet.behaviour.sampling import (
-    BehaviourConfig,
-    gmm_ln_stay,
-    local_hour,
-    plan_fleet,
-    sample_vehicles,
-)
+from simfleet.behaviour.sampling import BehaviourConfig, local_hour, plan_fleet
 
 DAY = 86_400.0
 Floats = npt.NDArray[np.float64]
