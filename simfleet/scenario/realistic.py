@@ -9,6 +9,7 @@ file, the key and the value.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -53,7 +54,7 @@ def _table(raw: Mapping[str, Any], key: str, fail: Fail) -> Mapping[str, Any]:
 def _number(table: Mapping[str, Any], key: str, default: float, fail: Fail) -> float:
     name = key.rsplit(".", 1)[-1]
     value = table.get(name, default)
-    if type(value) not in (int, float) or value <= 0:
+    if type(value) not in (int, float) or not 0 < value < math.inf:
         raise fail(key, value, "must be a positive number")
     return float(value)
 
@@ -82,7 +83,13 @@ def _day(run: Mapping[str, Any], fail: Fail) -> DayType:
 
 
 def _site_mix(table: Mapping[str, Any], fail: Fail) -> tuple[tuple[SiteType, float], ...]:
-    shares = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    # A share is given as `type = 0.4`, or as `share = 0.4` in the type's own table (TOML
+    # cannot hold both `[sites] type = 0.4` and a `[sites.type]` table).
+    shares = {
+        k: (v["share"] if isinstance(v, dict) else v)
+        for k, v in table.items()
+        if not isinstance(v, dict) or "share" in v
+    }
     if not shares:
         return DEFAULT_SITE_MIX
     mix = []
@@ -112,7 +119,8 @@ def _sites(
     for name, overrides in table.items():
         if isinstance(overrides, dict):
             site = _site(f"sites.{name}", name, fail)
-            sites[site] = override(sites[site], overrides, f"sites.{name}", fail)
+            fields = {k: v for k, v in overrides.items() if k != "share"}
+            sites[site] = override(sites[site], fields, f"sites.{name}", fail)
     return sites
 
 
@@ -126,27 +134,32 @@ def _faults(table: Mapping[str, Any], fail: Fail) -> FaultRates:
 
 
 def _tokens(table: Mapping[str, Any], fail: Fail) -> TokenBook:
-    book = TokenBook()
+    kinds = [f.name for f in dataclasses.fields(TokenBook) if f.name != "fixed_pattern"]
     overrides = {}
     for name, value in table.items():
         if name == "connection_timeout_s":
             continue
         if not name.startswith("prefix_"):
-            known = "connection_timeout_s, " + ", ".join(
-                f"prefix_{f.name}"
-                for f in dataclasses.fields(TokenBook)
-                if f.name != "fixed_pattern"
-            )
+            known = "connection_timeout_s, " + ", ".join(f"prefix_{k}" for k in kinds)
             raise fail(f"auth.{name}", value, f"unknown key (known: {known})")
+        if name.removeprefix("prefix_") not in kinds:
+            raise fail(f"auth.{name}", value, "unknown token kind")
         overrides[name.removeprefix("prefix_")] = value
     for name, value in overrides.items():
         if not isinstance(value, str) or not 0 < len(value) <= 8:
             raise fail(f"auth.prefix_{name}", value, "must be a string of 1-8 characters")
-    try:
-        return dataclasses.replace(book, **overrides)
-    except TypeError:
-        bad = next(iter(overrides))
-        raise fail(f"auth.prefix_{bad}", overrides[bad], "unknown token kind") from None
+    book = dataclasses.replace(TokenBook(), **overrides)
+    for name in overrides:
+        mine = getattr(book, name)
+        for other in kinds:
+            theirs = getattr(book, other)
+            if other != name and (mine.startswith(theirs) or theirs.startswith(mine)):
+                raise fail(
+                    f"auth.prefix_{name}",
+                    mine,
+                    f"overlaps prefix_{other} = {theirs!r}: a token's prefix must tell its kind",
+                )
+    return book
 
 
 def override(base: D, overrides: Mapping[str, Any], prefix: str, fail: Fail) -> D:

@@ -36,6 +36,7 @@ class ConnectorPlan:
     """One connector's visits and where it is in the current one."""
 
     __slots__ = (
+        "asked_at",
         "attempt",
         "battery",
         "departs_at",
@@ -51,6 +52,7 @@ class ConnectorPlan:
         self.visit: Visit | None = None
         self.phase = Phase.IDLE
         self.attempt = 0
+        self.asked_at = 0.0  # simulated seconds of the last token presented
         self.departs_at = math.inf  # simulated seconds
         self.stop_at = math.inf
         self.battery = battery
@@ -109,7 +111,11 @@ class ChargerAgent:
         return (now - self.wall0) * self.scale
 
     def wall(self, sim_s: float) -> float:
-        return self.wall0 + sim_s / self.scale
+        wall = self.wall0 + sim_s / self.scale
+        # Rounded up, so that a step at this wall time finds `sim_s` due (sim(wall) >= sim_s).
+        while (wall - self.wall0) * self.scale < sim_s:
+            wall = math.nextafter(wall, math.inf)
+        return wall
 
     # -- the pump interface --------------------------------------------------------------------
 
@@ -228,17 +234,24 @@ class ChargerAgent:
         status = self.charger.auth_status(connector_id)
         if plan.attempt < 0:
             plan.attempt = 0
+            plan.asked_at = t
             self._present(connector_id, plan, now)
         elif status == "Accepted":
             plan.phase = Phase.CHARGING
         elif status and plan.attempt + 1 < len(visit.auth_attempts):
-            plan.attempt += 1  # refused: the driver tries another card / the app
+            retry_at = plan.asked_at + visit.auth_delay_s
+            if t < retry_at:  # refused: the driver tries another card / the app, in a while
+                plan.next_at = self._next_event(plan, retry_at)
+                return
+            plan.attempt += 1
+            plan.asked_at = t
             self._present(connector_id, plan, now)
         elif status:
             plan.phase = Phase.LEAVING  # refused for good: the driver gives up and leaves
             plan.departs_at = min(plan.departs_at, t + self.connection_timeout_s)
-        wait = max(visit.auth_delay_s, RETRY_WALL_S * self.scale)  # for the answer, or a retry
-        plan.next_at = self._next_event(plan, t + wait)
+        # Waiting for the CSMS's answer (wall time) or for the charge: look again soon.
+        poll = min(visit.auth_delay_s, RETRY_WALL_S * self.scale) or RETRY_WALL_S * self.scale
+        plan.next_at = self._next_event(plan, t + poll)
 
     def _charging_step(self, connector_id: int, plan: ConnectorPlan, t: float, now: float) -> None:
         battery = plan.battery.update(t)

@@ -447,11 +447,6 @@ def test_every_token_refused_no_transaction(refused: AuthOutcome) -> None:
     assert agent.sim(left) - agent.sim(csms.of("Authorize")[-1].at) <= 90.0 + 20.0 + 0.01
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Charger16._on_authorize starts a transaction with no cable in (no_plug): "
-    "the connector stays Charging for good",
-)
 def test_no_plug_authorizes_then_times_out() -> None:
     v = visit(arrive=600.0, no_plug=True)
     agent = make_agent([v], connection_timeout_s=90.0)
@@ -575,10 +570,6 @@ def test_a_reboot_ends_the_session_with_power_loss_and_boots_again() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Charger16.connected sends the queued StopTransaction before BootNotification",
-)
 def test_after_a_reboot_the_boot_notification_comes_first() -> None:
     v = visit(arrive=600.0, stay=4 * HOUR)
     agent = make_agent([v], reboots=[Episode(start_s=1800.0, duration_s=60.0)])
@@ -679,11 +670,6 @@ def test_the_plan_plays_out_the_same_at_any_time_scale() -> None:
     assert _timeline(1.0, (OK,)) == _timeline(10.0, (OK,)) == _timeline(600.0, (OK,))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ChargerAgent._authorize_step polls at least RETRY_WALL_S wall seconds, so a "
-    "retry after a refused token comes RETRY_WALL_S * time_scale simulated seconds later",
-)
 def test_auth_retries_play_out_the_same_at_any_time_scale() -> None:
     assert _timeline(1.0, (BLK, OK)) == _timeline(600.0, (BLK, OK))
 
@@ -782,11 +768,6 @@ def test_ac_currents_never_exceed_the_chargers_limit(
 # -- pacing -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ChargerAgent.wall()/sim() round trip: a step exactly at next_wakeup() can "
-    "find nothing due (sim(wall(t)) < t) and the same wake-up is asked for again",
-)
 @pytest.mark.parametrize("scale", [1.0, 60.0, 3600.0])
 def test_a_step_at_the_wakeup_makes_progress(scale: float) -> None:
     visits = [
@@ -862,15 +843,7 @@ def _run_fleet(no_plug: float) -> list[tuple[ChargerAgent, Pump]]:
 
 @pytest.mark.parametrize(
     "no_plug",
-    [
-        0.0,
-        pytest.param(
-            0.3,
-            marks=pytest.mark.xfail(
-                strict=True, reason="bug: no_plug visits open a transaction that never stops"
-            ),
-        ),
-    ],
+    [0.0, 0.3],
 )
 def test_a_sampled_fleet_keeps_its_invariants(no_plug: float) -> None:
     runs = _run_fleet(no_plug)

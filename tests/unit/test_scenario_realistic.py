@@ -14,10 +14,6 @@ from simfleet.scenario import ScenarioError, load, parse
 from simfleet.scenario.model import DEFAULT_SITE_MIX, ChargerModel, Realistic
 
 SOURCE = "my/scenario.toml"
-NAN_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: scenario/realistic.py _number checks `value <= 0`, which NaN passes",
-)
 
 
 def error_of(text: str) -> str:
@@ -86,7 +82,7 @@ def test_time_scale(text: str, scale: float) -> None:
         ("1e9", "= 1000000000.0", "at most 3600"),
         ('"fast"', "= 'fast'", "positive number"),
         ("true", "= True", "positive number"),
-        pytest.param("nan", "= nan", "positive number", marks=NAN_BUG),
+        ("nan", "= nan", "positive number"),
     ],
 )
 def test_time_scale_out_of_bounds(text: str, shown: str, problem: str) -> None:
@@ -289,12 +285,6 @@ def test_a_site_type_in_an_explicit_mix_cannot_have_a_table_too() -> None:
     assert message.startswith(f"{SOURCE}: not valid TOML")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: no way to give a site type both a share and overrides ([sites] type = share "
-    "and a [sites.type] table clash in TOML; README.md and quickstart.toml suggest both); "
-    "proposed: a `share` key in [sites.<type>]",
-)
 def test_a_site_type_in_the_mix_can_be_overridden() -> None:
     scenario = parse(
         "[sites]\ndc_fast = 0.5\n[sites.public_ac]\nshare = 0.5\nsessions_weekday = 2.0\n",
@@ -387,13 +377,7 @@ def test_auth_prefixes_and_timeout() -> None:
         ("prefix_blocked = 5", "auth.prefix_blocked", "5", "1-8 characters"),
         ("connection_timeout_s = 0", "auth.connection_timeout_s", "0", "positive number"),
         ('connection_timeout_s = "90"', "auth.connection_timeout_s", "'90'", "positive number"),
-        pytest.param(
-            "connection_timeout_s = nan",
-            "auth.connection_timeout_s",
-            "nan",
-            "positive number",
-            marks=NAN_BUG,
-        ),
+        ("connection_timeout_s = nan", "auth.connection_timeout_s", "nan", "positive number"),
     ],
 )
 def test_auth_errors(text: str, key: str, shown: str, problem: str) -> None:
@@ -409,20 +393,10 @@ def test_an_unknown_auth_key_lists_the_known_ones() -> None:
     assert "fixed_pattern" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: scenario/realistic.py _tokens accepts prefix_fixed_pattern (TokenBook's "
-    "internal field, not a prefix): accepted tokens then become that literal string",
-)
 def test_the_fixed_pattern_is_not_an_auth_prefix() -> None:
     error_of('[auth]\nprefix_fixed_pattern = "X"')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: scenario/realistic.py _tokens does not check that prefixes are distinct and "
-    "none starts another: tokens would then be answered with the wrong status",
-)
 @pytest.mark.parametrize(
     "text",
     ['prefix_invalid = "OK"', 'prefix_accepted = "INVX"', 'prefix_blocked = "INV2"'],

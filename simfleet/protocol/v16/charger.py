@@ -109,6 +109,7 @@ class Connector:
         "fail_start",
         "id_tag",
         "pending_stop",
+        "plugged",
         "starting",
         "status",
         "transaction_id",
@@ -124,6 +125,7 @@ class Connector:
         self.transaction_id: int | None = None
         self.starting = False  # StartTransaction sent, no transactionId yet
         self.pending_stop = ""  # a stop reason waiting for the transactionId
+        self.plugged = False  # a cable is in: a transaction may start
 
     @property
     def in_transaction(self) -> bool:
@@ -166,10 +168,10 @@ class Charger16:
         # OCPP 1.6 §4.2: boot once after power-up; a charger that was accepted and only lost its
         # connection resumes where it was and delivers what it queued (§3.7 of OCPP-J 1.6).
         if self.boot is not BootState.ACCEPTED:
-            self.session.connected(now)
             self.boot = BootState.WAITING
             self.boot_retry_at = NEVER
-            self._send_boot(now, now)
+            self._send_boot(now, now)  # queued first (urgent), ahead of transaction messages
+            self.session.connected(now)
             return
         # Back online: report where each connector is now (§4.9), then the queued transaction
         # messages follow in order.
@@ -254,6 +256,7 @@ class Charger16:
         connector = self.connectors[connector_id - 1]
         if connector.status is not Status.AVAILABLE or connector.in_transaction:
             return False
+        connector.plugged = True
         self._set_status(connector, Status.PREPARING, now)
         return True
 
@@ -280,7 +283,7 @@ class Charger16:
             self.session.call(
                 "Authorize", messages.authorize(id_tag), now, now, context=connector_id
             )
-        else:
+        elif connector.plugged:
             self._start(connector, now)
         return True
 
@@ -327,6 +330,7 @@ class Charger16:
                 self._send_stop(connector, reason, now)
             connector.starting = False
             connector.pending_stop = ""
+            connector.plugged = False
             connector.id_tag = ""
             connector.error_code = "NoError"
             connector.status = Status.AVAILABLE
@@ -357,6 +361,7 @@ class Charger16:
     def unplug(self, connector_id: int, now: float) -> None:
         """The EV leaves: any transaction ends with EVDisconnected and the connector frees up."""
         connector = self.connectors[connector_id - 1]
+        connector.plugged = False
         if connector.transaction_id is not None:
             self._send_stop(connector, "EVDisconnected", now)
         if connector.starting:
@@ -422,6 +427,7 @@ class Charger16:
         if (
             status == "Accepted"
             and connector.status is Status.PREPARING
+            and connector.plugged
             and not connector.in_transaction
         ):
             if connector.fail_start:
