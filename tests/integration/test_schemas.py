@@ -28,6 +28,7 @@ import pytest
 from jsonschema import Draft4Validator, FormatChecker
 from ocpp_csms import FleetRun, Recording, independent_csms_run, run_fleet
 
+from simfleet.protocol.ports import Reading
 from simfleet.protocol.v16 import messages
 from simfleet.protocol.v16.charger import Status
 from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
@@ -177,6 +178,18 @@ def test_few_hundred_chargers_against_the_embedded_csms_validate(
 
 NOW = 1_700_000_000.25
 TS = "2023-11-14T22:13:20.250Z"
+ALL_MEASURANDS = tuple(messages.MEASURAND_UNITS)
+
+
+def sampled(
+    energy_wh: float, power_w: float, ac: bool = True, ctx: str = "Sample.Periodic"
+) -> list[dict[str, Any]]:
+    """Every measurand a simulated meter can report, as the charger builds them."""
+    currents = (16.0, 16.0, 0.0) if ac else (375.0,)
+    reading = Reading(energy_wh, power_w, currents, 230.4 if ac else 398.7, 32.0, 55.0, 31.5)
+    return messages.sampled_values(reading, ALL_MEASURANDS, ctx, ac)
+
+
 #: A valid request of every action a 1.6 charger initiates (Core, Firmware, Security ext.).
 CHARGER_CALLS: dict[str, dict[str, Any]] = {
     "BootNotification": messages.boot_notification("vendor", "model", "serial", "fw"),
@@ -185,7 +198,7 @@ CHARGER_CALLS: dict[str, dict[str, Any]] = {
     "Authorize": messages.authorize("TAG000001"),
     "StartTransaction": messages.start_transaction(1, "TAG000001", 10.0, NOW),
     "StopTransaction": messages.stop_transaction(1, "TAG000001", 20.0, NOW, "EVDisconnected"),
-    "MeterValues": messages.meter_values(1, 1, 15.0, 11_000.0, NOW),
+    "MeterValues": messages.meter_values(1, 1, sampled(15.0, 11_000.0), NOW),
     "DataTransfer": {"vendorId": "com.example", "messageId": "x", "data": "{}"},
     "DiagnosticsStatusNotification": {"status": "Idle"},
     "FirmwareStatusNotification": {"status": "Idle"},
@@ -269,8 +282,21 @@ def test_payload_builders_stay_within_the_schemas() -> None:
         ("Authorize", messages.authorize("T" * 20)),
         ("StartTransaction", messages.start_transaction(16, "T" * 20, 0.0, NOW)),
         ("StartTransaction", messages.start_transaction(1, "T", 2.5e9, NOW)),
-        ("MeterValues", messages.meter_values(16, 2**31 - 1, 1e9 + 0.5, 0.0, NOW)),
-        ("MeterValues", messages.meter_values(1, 1, 0.0, 22_000.0, NOW + 0.9996)),
+        ("MeterValues", messages.meter_values(16, 2**31 - 1, sampled(1e9 + 0.5, 0.0), NOW)),
+        ("MeterValues", messages.meter_values(1, 1, sampled(0.0, 22_000.0), NOW + 0.9996)),
+        ("MeterValues", messages.meter_values(1, None, sampled(10.0, 0.0), NOW)),
+    ]
+    cases += [
+        ("MeterValues", messages.meter_values(2, 9, sampled(5e6, 150_000.0, ac=ac, ctx=ctx), NOW))
+        for ac in (True, False)
+        for ctx in ("Sample.Periodic", "Sample.Clock", "Transaction.Begin", "Transaction.End")
+    ]
+    cases += [
+        (
+            "StopTransaction",
+            messages.stop_transaction(7, "T", 99.9, NOW, "Other", sampled(99.9, 0.0, ctx=end)),
+        )
+        for end in ("Transaction.End",)
     ]
     cases += [
         ("StatusNotification", messages.status_notification(c, s.value, NOW, "NoError"))
@@ -299,6 +325,6 @@ def test_id_tags_of_a_validated_scenario_fit_the_idtoken_type() -> None:
         validate(parse(text))
     # ...while every tag of an accepted pattern fits the schema.
     scenario = validate(parse(text.replace("ABCDEFGHIJKLMNOPQRS", "TAG")))
-    tags = {scenario.behaviour.id_tag.format(index=i) for i in (1, scenario.chargers)}
+    tags = {scenario.fixed.id_tag.format(index=i) for i in (1, scenario.chargers)}
     problems = [p for tag in sorted(tags) for p in violations("Authorize", messages.authorize(tag))]
     assert problems == []
