@@ -41,9 +41,15 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def update(self, item: Steppable) -> None:
-        """Re-read `item.next_wakeup()` and make sure the scheduler will wake it then."""
+    def update(self, item: Steppable, not_before: float = 0.0) -> None:
+        """Re-read `item.next_wakeup()` and make sure the scheduler will wake it then.
+
+        `not_before`: an item just stepped that still says it is due is a bug elsewhere; it is
+        woken a little later rather than at once, so one charger can never spin a worker.
+        """
         when = item.next_wakeup()
+        if when < not_before:
+            when = not_before
         if when == item.wake_at:
             return
         item.wake_at = when
@@ -85,6 +91,6 @@ class Scheduler:
                 continue  # superseded by a later update
             item.wake_at = NEVER
             item.step(now)
-            self.update(item)
+            self.update(item, not_before=now + MIN_DELAY_S)
         if heap:
             self._arm(heap[0][0])

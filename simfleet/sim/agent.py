@@ -172,9 +172,12 @@ class ChargerAgent:
     def status_changed(self, connector_id: int, status: str, now: float) -> None:
         plan = self.plans[connector_id - 1]
         battery = plan.battery
-        battery.set_drawing(status == Status.CHARGING.value, self.sim(now))
-        if battery.full_at < plan.next_at and plan.phase == Phase.CHARGING:
-            plan.next_at = battery.full_at
+        t = self.sim(now)
+        battery.set_drawing(status == Status.CHARGING.value, t)
+        if plan.phase == Phase.CHARGING and status == Status.CHARGING.value:
+            # Full already (a warm-start EV): say SuspendedEV at the next step, not later.
+            due = t if battery.full else battery.full_at
+            plan.next_at = min(plan.next_at, due)
 
     # -- the plan ------------------------------------------------------------------------------
 
@@ -321,6 +324,7 @@ class ChargerAgent:
 
     def _reboot(self, t: float, now: float) -> None:
         """Power loss: sessions end (StopTransaction PowerLoss, sent once back online)."""
+        self.charger.reboot("PowerLoss", now)  # reads the meters while the EVs are still there
         for plan in self.plans:
             if plan.phase != Phase.IDLE:
                 plan.battery.unplug(t)
@@ -328,7 +332,6 @@ class ChargerAgent:
                 plan.phase = Phase.IDLE
                 plan.departs_at = plan.stop_at = math.inf
                 plan.next_at = plan.visits[-1].arrive_s if plan.visits else math.inf
-        self.charger.reboot("PowerLoss", now)
 
 
 class _Episodes:

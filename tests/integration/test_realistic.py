@@ -790,12 +790,6 @@ offline_long_sigma = 0.2
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an offline charger with a heartbeat due keeps next_wakeup() in the past "
-    "(protocol/v16/charger.py Charger16.next_wakeup vs step): the worker's scheduler spins on "
-    "it and every charger of the worker due later stalls until it is back online",
-)
 @pytest.mark.timeout(120)
 def test_offline_spells_do_not_stall_the_other_chargers(tmp_path: Path) -> None:
     """Chargers drop offline for ~2 s each: the others keep their 1 s heartbeat."""

@@ -335,3 +335,14 @@ def test_failed_start_after_the_ev_left_leaves_the_connector_available() -> None
     assert "StopTransaction" not in csms.actions()
     assert charger.connectors[0].status is Status.AVAILABLE
     assert not charger.connectors[0].in_transaction
+
+
+def test_an_offline_charger_does_not_ask_to_wake_for_heartbeats() -> None:
+    charger, _csms, _ = booted()
+    charger.disconnected(10.0)
+    # The heartbeat due at 30 s cannot be sent while offline: waking for it would spin.
+    assert charger.next_wakeup() == float("inf")
+    charger.step(40.0)
+    assert charger.next_wakeup() == float("inf")
+    charger.connected(50.0)
+    assert charger.next_wakeup() <= 50.0  # the overdue heartbeat goes out once back

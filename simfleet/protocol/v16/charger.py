@@ -193,13 +193,10 @@ class Charger16:
         return self.session.take_outbox()
 
     def next_wakeup(self) -> float:
-        return min(
-            self.session.next_deadline,
-            self.boot_retry_at,
-            self.heartbeat_at,
-            self.meter_at,
-            self.clock_at,
-        )
+        wake = min(self.session.next_deadline, self.meter_at, self.clock_at)
+        if self.session.online:  # heartbeats and boot retries wait for the connection
+            wake = min(wake, self.boot_retry_at, self.heartbeat_at)
+        return wake
 
     def step(self, now: float) -> None:
         """Do whatever is due at `now`: timeouts, boot retry, heartbeat, meter values."""
@@ -208,15 +205,12 @@ class Charger16:
             if expired is not None:
                 self.observer.call_timed_out(VERSION, expired.action)
                 self._failed(expired, now)
-        if self.meter_at <= now:
-            # Transaction messages: generated offline too, queued for delivery (OCPP-J 1.6 §3.7).
-            due = self.meter_at
-            self.meter_at = _next_tick(due, self.meter_interval, now)
-            self._send_meter_values(due, now, "Sample.Periodic")
-        if self.clock_at <= now:
-            due = self.clock_at
-            self.clock_at = _next_aligned(now, self.settings.clock_aligned_s)
-            self._send_meter_values(due, now, "Sample.Clock")
+        # Transaction messages: generated offline too, queued for delivery (OCPP-J 1.6 §3.7).
+        # The earlier reading first: a meter cannot be read back in time.
+        if self.clock_at < self.meter_at:
+            self._clock_sample(now)
+        self._periodic_sample(now)
+        self._clock_sample(now)
         if not self.session.online:
             return
         if self.boot_retry_at <= now:
@@ -226,6 +220,18 @@ class Charger16:
             due = self.heartbeat_at
             self.heartbeat_at = _next_tick(due, self.heartbeat_interval, now)
             self.session.call("Heartbeat", messages.heartbeat(), due, now)
+
+    def _periodic_sample(self, now: float) -> None:
+        if self.meter_at <= now:
+            due = self.meter_at
+            self.meter_at = _next_tick(due, self.meter_interval, now)
+            self._send_meter_values(due, now, "Sample.Periodic")
+
+    def _clock_sample(self, now: float) -> None:
+        if self.clock_at <= now:
+            due = self.clock_at
+            self.clock_at = _next_aligned(now, self.settings.clock_aligned_s)
+            self._send_meter_values(due, now, "Sample.Clock")
 
     def receive(self, data: bytes | str, now: float) -> None:
         event = self.session.receive(data, now)
