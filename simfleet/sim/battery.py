@@ -22,6 +22,7 @@ class ConnectorBattery:
         "evse_max_w",
         "full",
         "full_at",
+        "initial_wh",
         "limit_w",
         "model",
         "noise",
@@ -43,6 +44,7 @@ class ConnectorBattery:
         self.noise = noise  # voltage noise (V), drawn in bulk, shared, read in turn
         self.reads = 0
         self.register_wh = register_wh  # lifetime counter (PROFILES.md §3.4)
+        self.initial_wh = register_wh
         self.limit_w = math.inf
         self.model: ChargeModel | None = None
         self.soc = 0.0

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from simfleet.sim.histogram import Histogram, merge_sparse
+from simfleet.sim.locust_tally import LocustTally
 
 #: Counters every snapshot carries, in report order.
 CONNECTION_COUNTERS = ("opened", "failed", "dropped", "reconnects", "offline")
@@ -50,6 +51,8 @@ class Recorder:
         self.frames_sent = 0
         self.frames_received = 0
         self.failure_reasons: dict[str, int] = {}
+        #: Locust-shaped deltas, kept only when a Locust bridge reads them.
+        self.tally: LocustTally | None = None
 
     def _entry(self, version: str, action: str) -> ActionStats:
         key = (version, action)
@@ -69,9 +72,13 @@ class Recorder:
         else:
             entry.errors[error_code] = entry.errors.get(error_code, 0) + 1
         entry.latency.record(latency_s)
+        if self.tally is not None:
+            self.tally.record(version, action, latency_s, error_code)
 
-    def call_timed_out(self, version: str, action: str) -> None:
+    def call_timed_out(self, version: str, action: str, waited_s: float = 0.0) -> None:
         self._entry(version, action).timeouts += 1
+        if self.tally is not None:
+            self.tally.record(version, action, waited_s, "Timeout")
 
     def call_lost(self, version: str, action: str) -> None:
         self._entry(version, action).lost += 1

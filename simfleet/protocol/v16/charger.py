@@ -203,7 +203,7 @@ class Charger16:
         if self.session.next_deadline <= now:
             expired = self.session.expire(now)
             if expired is not None:
-                self.observer.call_timed_out(VERSION, expired.action)
+                self.observer.call_timed_out(VERSION, expired.action, now - expired.intended_at)
                 self._failed(expired, now)
         # Transaction messages: generated offline too, queued for delivery (OCPP-J 1.6 §3.7).
         # The earlier reading first: a meter cannot be read back in time.

@@ -1,0 +1,307 @@
+"""An engine child driven over stdin/stdout: the process a Locust worker controls.
+
+`python -m simfleet.engine.child` reads one JSON line (the job), then command lines:
+``{"cmd": "spawn", "count": N, "rate": R}`` grows or shrinks the fleet to N chargers at R per
+second, ``{"cmd": "stop"}`` ends every transaction, closes the connections and exits. It writes
+JSON lines: ``{"type": "locust", ...}`` (Locust StatsEntry deltas, every ~100 ms),
+``{"type": "fleet", ...}`` (gauges, every second), ``{"type": "error", ...}``, and finally
+``{"type": "stopped"}``. It never imports gevent or Locust: asyncio lives here.
+
+Charger indices are `index_base + k * index_stride` (k = 0, 1, ...): a Locust worker gets its own
+base, so two workers never use the same identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from simfleet.engine.connection import Link, Slot, Stopping, run_connection
+from simfleet.engine.scheduler import Scheduler
+from simfleet.engine.transport import client_ssl_context
+from simfleet.engine.worker import (
+    STOP_GRACE_S,
+    precise_clock,
+    raise_open_file_limit,
+    tune_garbage_collector,
+)
+from simfleet.protocol.dialect import DIALECTS
+from simfleet.protocol.v16.charger import Status
+from simfleet.scenario import Scenario, load
+from simfleet.sim.backoff import backoff
+from simfleet.sim.fleet import build_agents
+from simfleet.sim.locust_tally import LocustTally
+from simfleet.sim.stats import Recorder
+
+TALLY_EVERY_S = 0.1
+FLEET_EVERY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChildJob:
+    scenario_path: str
+    target: str
+    password: str
+    index_base: int
+    index_stride: int
+    label: str  # shown in the Fleet tab, e.g. the Locust worker id
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ChildJob:
+        raw = orjson.loads(data)
+        return cls(
+            raw["scenario"],
+            raw["target"],
+            raw.get("password", ""),
+            int(raw["index_base"]),
+            int(raw.get("index_stride", 1)),
+            raw.get("label", ""),
+        )
+
+
+class _Out:
+    """JSON lines to stdout; the reader is a greenlet in the Locust process."""
+
+    def __init__(self) -> None:
+        self._stream = sys.stdout.buffer
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self._stream.write(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the parent is gone; the stdin EOF will stop us
+
+
+class ControlledFleet:
+    def __init__(self, job: ChildJob, scenario: Scenario, out: _Out) -> None:
+        self.job = job
+        self.scenario = scenario
+        self.out = out
+        self.loop = asyncio.get_running_loop()
+        self.clock = precise_clock()
+        self.wall0 = self.clock()
+        self.recorder = Recorder()
+        self.recorder.tally = LocustTally()
+        self.scheduler = Scheduler(self.loop, self.clock)
+        self.stopping = Stopping()
+        self.slots: list[Slot] = []
+        self.target_count = 0
+        self.rate = 1.0
+        self.grow_task: asyncio.Task[None] | None = None
+        self.done = asyncio.Event()
+        # Reconnect jitter: its own stream of the scenario seed, per Locust worker.
+        self.rng = np.random.default_rng(
+            np.random.SeedSequence(scenario.seed, spawn_key=(1 << 21, job.index_base))
+        )
+        wss = job.target.startswith("wss://")
+        self.link = Link(
+            target=job.target,
+            subprotocol=DIALECTS[scenario.charger.ocpp_version].subprotocol,
+            connect_timeout_s=scenario.timeouts.connect_s,
+            password=job.password if scenario.security.profile in (1, 2) else "",
+            ssl_context=client_ssl_context(scenario.security.ca_file) if wss else None,
+        )
+
+    def index_of(self, k: int) -> int:
+        return self.job.index_base + k * self.job.index_stride
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def command(self, raw: dict[str, Any]) -> None:
+        cmd = raw.get("cmd")
+        if cmd == "spawn":
+            self.target_count = max(0, int(raw["count"]))
+            self.rate = max(0.1, float(raw.get("rate", 1.0)))
+            if self.grow_task is None or self.grow_task.done():
+                self.grow_task = self.loop.create_task(self.resize())
+        elif cmd == "stop":
+            self.done.set()
+        else:
+            self.out.send({"type": "error", "message": f"unknown command {raw!r}"})
+
+    async def resize(self) -> None:
+        """Grow at `rate` chargers per second, or shrink at once, until the target count."""
+        while not self.stopping.set and len(self.slots) != self.target_count:
+            if len(self.slots) > self.target_count:
+                await self.remove(self.slots[self.target_count :])
+                del self.slots[self.target_count :]
+                continue
+            batch = max(1, min(self.target_count - len(self.slots), int(self.rate / 10) or 1))
+            self.add(batch)
+            await asyncio.sleep(batch / self.rate)
+
+    def add(self, count: int) -> None:
+        first = len(self.slots)
+        indices = [self.index_of(k) for k in range(first, first + count)]
+        agents = build_agents(self.scenario, indices, self.recorder, self.wall0)
+        r = self.scenario.reconnect
+        for agent in agents:
+            slot = Slot(agent, self.recorder)
+            self.slots.append(slot)
+            self.recorder.planned += 1
+
+            def delays() -> Any:
+                return backoff(self.rng, r.min_s, r.max_s, r.factor)
+
+            slot.task = self.loop.create_task(
+                run_connection(
+                    slot, self.link, self.scheduler, self.clock, delays(), self.stopping, delays
+                )
+            )
+
+    async def remove(self, slots: list[Slot]) -> None:
+        """EVs leave (StopTransactions go out), then the connections close."""
+        now = self.clock()
+        for slot in slots:
+            slot.agent.stop(now)
+            slot.flush()
+            self.scheduler.update(slot)
+        deadline = self.loop.time() + STOP_GRACE_S
+        while self.loop.time() < deadline and any(
+            s.ws is not None and s.agent.charger.session.in_flight is not None for s in slots
+        ):
+            await asyncio.sleep(0.05)
+        for slot in slots:
+            if slot.task is not None:
+                slot.task.cancel()
+            if slot.ws is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(slot.ws.close(), 2)  # type: ignore[attr-defined]
+        await asyncio.gather(*(s.task for s in slots if s.task is not None), return_exceptions=True)
+        self.recorder.planned -= len(slots)
+
+    # -- reports -------------------------------------------------------------------------------
+
+    async def report(self) -> None:
+        next_fleet = 0.0
+        tally = self.recorder.tally
+        assert tally is not None
+        while not self.stopping.set:
+            now = self.clock()
+            deltas = tally.drain(now)
+            if deltas is not None:
+                self.out.send({"type": "locust", **deltas})
+            if now >= next_fleet:
+                self.out.send(self.fleet_gauges())
+                next_fleet = now + FLEET_EVERY_S
+            await asyncio.sleep(TALLY_EVERY_S)
+
+    def fleet_gauges(self) -> dict[str, Any]:
+        """Connector status counts, transactions, power and energy (a scan, once a second)."""
+        statuses = dict.fromkeys((s.value for s in Status), 0)
+        transactions = 0
+        power = energy = 0.0
+        now = self.clock()
+        for slot in self.slots:
+            agent = slot.agent
+            for connector in agent.charger.connectors:
+                statuses[connector.status.value] += 1
+                if connector.transaction_id is not None:
+                    transactions += 1
+            t = agent.sim(now)
+            for plan in agent.plans:
+                battery = plan.battery.update(t)
+                power += battery.power_w
+                energy += battery.register_wh - battery.initial_wh
+        r = self.recorder
+        return {
+            "type": "fleet",
+            "label": self.job.label,
+            "pid": os.getpid(),
+            "planned": len(self.slots),
+            "connected": r.connected,
+            "booted": r.booted_count,
+            "statuses": statuses,
+            "transactions": transactions,
+            "power_w": round(power, 1),
+            "energy_wh": round(energy, 1),
+            "reconnects": r.reconnects,
+            "dropped": r.dropped,
+            "failed": r.failed,
+            "offline": r.offline,
+        }
+
+    async def stop(self) -> None:
+        await self.remove(self.slots)
+        self.slots.clear()
+        self.stopping.set = True
+        self.scheduler.close()
+
+
+async def _main(job: ChildJob) -> None:
+    out = _Out()
+    scenario = load(job.scenario_path)
+    fleet = ControlledFleet(job, scenario, out)
+    loop = fleet.loop
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    loop.add_signal_handler(signal.SIGTERM, fleet.done.set)
+    tune_garbage_collector()
+    reporter = loop.create_task(fleet.report())
+
+    async def read_commands() -> None:
+        while not fleet.done.is_set():
+            line = await reader.readline()
+            if not line:  # the Locust process is gone: stop rather than run unsupervised
+                fleet.done.set()
+                return
+            try:
+                fleet.command(orjson.loads(line))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+                out.send({"type": "error", "message": f"bad command {line!r}: {error}"})
+
+    commands = loop.create_task(read_commands())
+    await fleet.done.wait()
+    commands.cancel()
+    if fleet.grow_task is not None:
+        fleet.grow_task.cancel()
+    await fleet.stop()
+    tally = fleet.recorder.tally
+    assert tally is not None
+    deltas = tally.drain(fleet.clock())
+    if deltas is not None:
+        out.send({"type": "locust", **deltas})
+    out.send(fleet.fleet_gauges())
+    out.send({"type": "stopped"})
+    reporter.cancel()
+    await asyncio.gather(reporter, commands, return_exceptions=True)
+
+
+def _read_line(fd: int) -> bytes:
+    """One line from `fd`, unbuffered: what follows it stays for the event loop's reader."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        line += chunk
+    return bytes(line)
+
+
+def main() -> None:
+    import uvloop  # noqa: PLC0415
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the Locust process decides
+    raise_open_file_limit()
+    job = ChildJob.from_json(_read_line(0))
+    try:
+        uvloop.run(_main(job))
+    except Exception as error:
+        sys.stdout.buffer.write(
+            orjson.dumps({"type": "error", "message": f"{type(error).__name__}: {error}"}) + b"\n"
+        )
+        sys.stdout.flush()
+        raise
+
+
+if __name__ == "__main__":
+    main()
