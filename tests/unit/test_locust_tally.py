@@ -1,0 +1,65 @@
+"""Locust-shaped deltas from the engine: the same buckets as Locust, mergeable by Locust.
+
+Importing Locust monkey-patches the whole process with gevent, so the Locust side of these
+checks runs in a child interpreter, as it does in real use.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+
+from simfleet.sim.locust_tally import LocustTally, bucket_ms
+from simfleet.sim.stats import Recorder
+
+SAMPLES_MS = [0, 1, 49, 99, 100, 147, 999, 1000, 3432, 9999, 10_000, 58_760]
+
+MERGE = """
+import sys, orjson
+from locust.stats import RequestStats, StatsEntry, bucket_response_time
+data = orjson.loads(sys.stdin.buffer.read())
+stats = RequestStats()
+for raw in data["deltas"]["entries"]:
+    raw["response_times"] = {int(k): v for k, v in raw["response_times"].items()}
+    entry = StatsEntry.unserialize(raw, stats)
+    stats.get(raw["name"], raw["method"]).extend(entry)
+    stats.total.extend(entry)
+out = {
+    "buckets": [bucket_response_time(ms) for ms in data["samples"]],
+    "entries": {
+        name: [e.num_requests, e.num_failures, e.max_response_time, e.response_times]
+        for (name, _method), e in stats.entries.items()
+    },
+    "total": stats.total.num_requests,
+}
+sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS))
+"""
+
+
+def test_deltas_bucket_and_merge_as_locust_does() -> None:
+    recorder = Recorder()
+    recorder.tally = LocustTally()
+    for latency in (0.001, 0.002, 0.150, 3.432):
+        recorder.call_answered("1.6", "Heartbeat", latency, None)
+    recorder.call_answered("1.6", "Authorize", 0.010, "InternalError")
+    recorder.call_timed_out("1.6", "Authorize", 30.0)
+    deltas = recorder.tally.drain(1_700_000_000.0)
+    assert deltas is not None
+    assert recorder.tally.drain(1_700_000_001.0) is None  # drained: nothing twice
+    errors = {(e["name"], e["error"]): e["occurrences"] for e in deltas["errors"]}
+    assert errors == {("Authorize", "InternalError"): 1, ("Authorize", "Timeout"): 1}
+
+    payload = orjson.dumps(
+        {"deltas": deltas, "samples": SAMPLES_MS}, option=orjson.OPT_NON_STR_KEYS
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", MERGE], input=payload, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    merged = orjson.loads(result.stdout)
+    assert merged["buckets"] == [bucket_ms(ms) for ms in SAMPLES_MS]
+    assert merged["entries"]["Heartbeat"] == [4, 0, 3432, {"1": 1, "2": 1, "150": 1, "3400": 1}]
+    assert merged["entries"]["Authorize"][:2] == [2, 2]
+    assert merged["total"] == 6
