@@ -315,3 +315,17 @@ def csms(
         uvloop.run(run_csms(host, port, settings, faults, seed, ready, tick, security=security))
     except OSError as error:
         _fail(f"cannot listen on {host}:{port}: {error.strerror}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.pass_context
+def locust(ctx: click.Context, scenario: str) -> None:
+    """Locust drives the fleet: users = chargers; other arguments go to Locust."""
+    from simfleet.drivers.locust_cli import run_locust  # noqa: PLC0415 (Locust is optional)
+
+    try:
+        code = run_locust(scenario, ctx.args)
+    except (ScenarioError, RunError) as error:
+        _fail(str(error))
+    sys.exit(code)
