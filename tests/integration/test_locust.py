@@ -1,0 +1,136 @@
+"""`simfleet locust`: Locust drives real engine children against a real CSMS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SIMFLEET, CsmsProcess, small_scenario, start_csms, stop_process
+from ocpp_csms import start_recording_csms
+
+pytest.importorskip("locust")
+
+RUN_S = 12
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_locust(*args: str, timeout: float = 50) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SIMFLEET, "locust", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def stats_by_action(prefix: Path) -> dict[str, dict[str, str]]:
+    rows = read_csv(Path(f"{prefix}_stats.csv"))
+    return {row["Name"]: row for row in rows if row["Name"] != "Aggregated"}
+
+
+def headless(scenario: Path, host: str, prefix: Path, users: int) -> list[str]:
+    return [
+        str(scenario),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{RUN_S}s",
+        "--host",
+        host,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_headless_run_reports_one_row_per_ocpp_action(tmp_path: Path, csms: CsmsProcess) -> None:
+    prefix = tmp_path / "run"
+    result = run_locust(*headless(small_scenario(tmp_path, duration=60), csms.url, prefix, 100))
+    assert result.returncode == 0, result.stderr[-4000:]
+    stats = stats_by_action(prefix)
+    assert int(stats["BootNotification"]["Request Count"]) == 100
+    assert {"StatusNotification", "StartTransaction", "MeterValues"} <= set(stats)
+    assert {row["Type"] for row in stats.values()} == {"OCPP 1.6"}
+    assert all(int(row["Failure Count"]) == 0 for row in stats.values())
+
+
+@pytest.mark.timeout(60)
+def test_injected_callerrors_are_locust_failures(tmp_path: Path) -> None:
+    server = start_csms("--callerror-rate", "0.1")
+    try:
+        prefix = tmp_path / "run"
+        scenario = small_scenario(tmp_path, duration=60)
+        result = run_locust(*headless(scenario, server.url, prefix, 50))
+    finally:
+        stop_process(server.process)
+    # Locust exits 1 when requests failed: expected here.
+    assert result.returncode in (0, 1), result.stderr[-4000:]
+    stats = stats_by_action(prefix)
+    assert sum(int(row["Failure Count"]) for row in stats.values()) > 0
+    failures = read_csv(Path(f"{prefix}_failures.csv"))
+    assert any("InternalError" in row["Error"] for row in failures), failures
+
+
+@pytest.mark.timeout(90)
+def test_distributed_master_and_two_workers_share_no_identity(tmp_path: Path) -> None:
+    scenario = small_scenario(tmp_path, duration=60)
+    port = free_port()
+    prefix = tmp_path / "run"
+    recorder = start_recording_csms(tmp_path, "embedded")
+    processes: list[subprocess.Popen[bytes]] = []
+    out = b""
+    try:
+        master_args = [
+            *headless(scenario, recorder.url, prefix, 60),
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            "2",
+        ]
+        master = subprocess.Popen(  # first: workers retry until the master listens
+            [*SIMFLEET, "locust", *master_args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        processes.append(master)
+        for k in range(2):
+            worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+            with (tmp_path / f"worker{k}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [*SIMFLEET, "locust", str(scenario), *worker_args],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        cwd=ROOT,
+                    )
+                )
+        out, _ = master.communicate(timeout=60)
+        for worker in processes[1:]:
+            worker.wait(timeout=20)
+    finally:
+        for process in processes:
+            stop_process(process)
+        recording = recorder.stop()
+    assert master.returncode == 0, out.decode(errors="replace")[-4000:]
+    stats = stats_by_action(prefix)
+    assert int(stats["BootNotification"]["Request Count"]) == 60
+    assert len(recording.identities()) == 60
+    assert recording.counts()["BootNotification"] == 60
