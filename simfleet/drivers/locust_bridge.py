@@ -129,6 +129,7 @@ class EngineChild:
         self.bridge = bridge
         self.label = str(job["label"])
         self.stopped = gevent.event.Event()
+        self.stop_requested = False
         self.process = subprocess.Popen(
             [sys.executable, "-m", "simfleet.engine.child"],
             stdin=subprocess.PIPE,
@@ -158,8 +159,9 @@ class EngineChild:
                 log.warning("engine child %s: %r", self.label, line[:200])
                 continue
             self.bridge.on_message(self, message)
-        if not self.stopped.is_set():
-            # EOF without "stopped": the child died; say so in the logs and the Fleet tab.
+        if not self.stop_requested:
+            # EOF, or a "stopped" we did not ask for (SIGTERM, crash): the chargers are gone;
+            # say so in the logs and the Fleet tab rather than lose them silently.
             code = self.process.wait()
             log.error("engine child %s (pid %s) died, exit %s", self.label, self.process.pid, code)
             self.bridge.on_child_dead(self, code)
@@ -167,6 +169,7 @@ class EngineChild:
 
     def stop(self) -> None:
         """Stop every charger gracefully, bounded; then end the process by its handle."""
+        self.stop_requested = True
         if self.process.poll() is None:
             self.send({"cmd": "stop"})
             self.stopped.wait(STOP_WAIT_S)
