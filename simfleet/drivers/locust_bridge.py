@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,10 @@ from locust.stats import StatsEntry, StatsError
 FLEET_MESSAGE = "simfleet_fleet"
 DEBOUNCE_S = 0.2
 STOP_WAIT_S = 20.0
+#: At test stop: how long to wait for the stop phase's last statistics (engine grace + 1 s).
+STOP_DRAIN_S = 10.0
+#: The engine child's statistics interval (simfleet.engine.child.TALLY_EVERY_S).
+TALLY_S = 0.1
 #: Chargers are numbered from 1; worker k (0-based) owns [k * 1e6 + 1, (k + 1) * 1e6].
 WORKER_INDEX_SPAN = 1_000_000
 FLEET_COLUMNS = (
@@ -255,6 +260,10 @@ class Bridge:
 
     def on_child_dead(self, child: EngineChild, code: int | None) -> None:
         last = dict(self.board.latest.get(child.label, {"label": child.label}))
+        # Its chargers are gone: keep the row (and the reason), not its last gauges.
+        for key in ("planned", "connected", "transactions", "power_w"):
+            last[key] = 0
+        last["statuses"] = {}
         last["state"] = f"dead (exit {code})"
         self.publish(child, last)
 
@@ -267,9 +276,19 @@ class Bridge:
     # test life cycle
     def test_stop(self) -> None:
         self.desired = 0
-        if self.child is not None and self.child.alive:
-            self.child.send({"cmd": "spawn", "count": 0, "rate": self.rate()})
-            self.sent = 0
+        child = self.child
+        if child is None or not child.alive:
+            return
+        child.send({"cmd": "spawn", "count": 0, "rate": self.rate()})
+        self.sent = 0
+        # The stop phase sends StopTransactions: wait (bounded) until the child reports an
+        # empty fleet and its last deltas are in, so Locust's final stats and CSV include them.
+        deadline = time.monotonic() + STOP_DRAIN_S
+        while time.monotonic() < deadline and child.alive:
+            if self.board.latest.get(child.label, {}).get("planned", 1) == 0:
+                gevent.sleep(2 * TALLY_S)
+                return
+            gevent.sleep(0.1)
 
     def quit(self) -> None:
         self.closing = True

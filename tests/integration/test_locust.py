@@ -66,6 +66,10 @@ def test_headless_run_reports_one_row_per_ocpp_action(tmp_path: Path, csms: Csms
     assert {"StatusNotification", "StartTransaction", "MeterValues"} <= set(stats)
     assert {row["Type"] for row in stats.values()} == {"OCPP 1.6"}
     assert all(int(row["Failure Count"]) == 0 for row in stats.values())
+    # The stop phase (every EV leaves) is in the final statistics: each transaction that
+    # started was stopped, and Locust's CSV counted the stops.
+    starts = int(stats["StartTransaction"]["Request Count"])
+    assert int(stats["StopTransaction"]["Request Count"]) == starts
 
 
 @pytest.mark.timeout(60)
