@@ -138,3 +138,24 @@ def test_distributed_master_and_two_workers_share_no_identity(tmp_path: Path) ->
     assert int(stats["BootNotification"]["Request Count"]) == 60
     assert len(recording.identities()) == 60
     assert recording.counts()["BootNotification"] == 60
+
+
+@pytest.mark.timeout(90)
+def test_locust_counts_equal_what_the_csms_answered(tmp_path: Path) -> None:
+    """Per OCPP action, Locust's request count is the number of CALLs the CSMS answered."""
+    prefix = tmp_path / "run"
+    recorder = start_recording_csms(tmp_path, "embedded")
+    try:
+        result = run_locust(
+            *headless(small_scenario(tmp_path, duration=60), recorder.url, prefix, 50)
+        )
+    finally:
+        recording = recorder.stop()
+    assert result.returncode == 0, result.stderr[-4000:]
+    stats = stats_by_action(prefix)
+    answered = recording.answered()
+    assert set(stats) == set(answered)
+    for action, row in stats.items():
+        counted = int(row["Request Count"])
+        # An answer still on the wire when the run ended is the only allowed difference.
+        assert answered[action] - 2 <= counted <= answered[action], (action, counted, answered)
