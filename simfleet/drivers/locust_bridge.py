@@ -47,11 +47,30 @@ FLEET_COLUMNS = (
     ("charging", "Charging"),
     ("available", "Available"),
     ("faulted", "Faulted"),
+    ("preparing", "Preparing"),
+    ("suspended", "SuspendedEV"),
+    ("finishing", "Finishing"),
+    ("unavailable", "Unavailable"),
     ("power_kw", "Power kW"),
     ("energy_kwh", "Energy kWh"),
     ("reconnects", "Reconnects"),
+    ("offline", "Offline spells"),
 )
-_SUMMED = ("planned", "connected", "booted", "transactions", "charging", "available", "faulted")
+_SUMMED = (
+    "planned",
+    "connected",
+    "booted",
+    "transactions",
+    "charging",
+    "available",
+    "faulted",
+    "preparing",
+    "suspended",
+    "finishing",
+    "unavailable",
+    "reconnects",
+    "offline",
+)
 _SUMMED_FLOAT = ("power_kw", "energy_kwh")
 
 log = logging.getLogger("simfleet.locust")
@@ -73,9 +92,14 @@ def fleet_row(data: dict[str, Any]) -> dict[str, Any]:
         "charging": statuses.get("Charging", 0),
         "available": statuses.get("Available", 0),
         "faulted": statuses.get("Faulted", 0),
+        "preparing": statuses.get("Preparing", 0),
+        "suspended": statuses.get("SuspendedEV", 0),
+        "finishing": statuses.get("Finishing", 0),
+        "unavailable": statuses.get("Unavailable", 0),
         "power_kw": round(float(data.get("power_w", 0.0)) / 1000, 1),
         "energy_kwh": round(float(data.get("energy_wh", 0.0)) / 1000, 2),
         "reconnects": data.get("reconnects", 0),
+        "offline": data.get("offline", 0),
     }
 
 

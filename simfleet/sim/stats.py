@@ -18,6 +18,8 @@ from simfleet.sim.locust_tally import LocustTally
 #: Counters every snapshot carries, in report order.
 CONNECTION_COUNTERS = ("opened", "failed", "dropped", "reconnects", "offline")
 GAUGES = ("planned", "connected", "booted")
+#: Command answer statuses that mean the charger did what the CSMS asked.
+ACCEPTING = frozenset({"Accepted", "Scheduled", "RebootRequired", "Unlocked", "Idle"})
 
 
 class ActionStats:
@@ -89,6 +91,11 @@ class Recorder:
     def command_handled(self, version: str, action: str, status: str) -> None:
         key = (version, action, status)
         self.commands[key] = self.commands.get(key, 0) + 1
+        if self.tally is not None:
+            # CSMS-initiated commands get rows of their own (method "OCPP 1.6 CSMS"); an
+            # answer that refuses the command is a failure named by its status.
+            failure = None if status in ACCEPTING else status
+            self.tally.record(f"{version} CSMS", action, 0.0, failure)
 
     def booted(self) -> None:
         self.booted_count += 1

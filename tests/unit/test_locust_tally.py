@@ -63,3 +63,22 @@ def test_deltas_bucket_and_merge_as_locust_does() -> None:
     assert merged["entries"]["Heartbeat"] == [4, 0, 3432, {"1": 1, "2": 1, "150": 1, "3400": 1}]
     assert merged["entries"]["Authorize"][:2] == [2, 2]
     assert merged["total"] == 6
+
+
+def test_csms_initiated_commands_get_rows_of_their_own() -> None:
+    recorder = Recorder()
+    recorder.tally = LocustTally()
+    recorder.command_handled("1.6", "Reset", "NotSupported")
+    recorder.command_handled("1.6", "ChangeConfiguration", "Accepted")
+    deltas = recorder.tally.drain(1_700_000_000.0)
+    assert deltas is not None
+    rows = {
+        (e["method"], e["name"]): (e["num_requests"], e["num_failures"]) for e in deltas["entries"]
+    }
+    assert rows == {
+        ("OCPP 1.6 CSMS", "Reset"): (1, 1),
+        ("OCPP 1.6 CSMS", "ChangeConfiguration"): (1, 0),
+    }
+    assert deltas["errors"] == [
+        {"method": "OCPP 1.6 CSMS", "name": "Reset", "error": "NotSupported", "occurrences": 1}
+    ]
