@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -87,6 +88,12 @@ def test_injected_callerrors_are_locust_failures(tmp_path: Path) -> None:
     assert sum(int(row["Failure Count"]) for row in stats.values()) > 0
     failures = read_csv(Path(f"{prefix}_failures.csv"))
     assert any("InternalError" in row["Error"] for row in failures), failures
+    # Every CALLERROR the CSMS injected is one Locust failure (the CSMS prints its totals
+    # when it stops); only an answer still on the wire at the very end may be missing.
+    injected = re.findall(r"'callerror': (\d+)", server.output())
+    assert injected, server.output()[-2000:]
+    failed = sum(int(row["Occurrences"]) for row in failures if "InternalError" in row["Error"])
+    assert int(injected[-1]) - 2 <= failed <= int(injected[-1])
 
 
 @pytest.mark.timeout(90)
