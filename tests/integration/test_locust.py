@@ -6,6 +6,7 @@ import csv
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,29 @@ def test_locust_counts_equal_what_the_csms_answered(tmp_path: Path) -> None:
         counted = int(row["Request Count"])
         # An answer still on the wire when the run ended is the only allowed difference.
         assert answered[action] - 2 <= counted <= answered[action], (action, counted, answered)
+
+
+@pytest.mark.timeout(90)
+def test_a_dead_engine_child_is_reported_not_lost(tmp_path: Path, csms: CsmsProcess) -> None:
+    import psutil
+
+    prefix = tmp_path / "run"
+    args = headless(small_scenario(tmp_path, duration=60), csms.url, prefix, 20)
+    with (tmp_path / "locust.log").open("wb") as log:
+        locust = subprocess.Popen([*SIMFLEET, "locust", *args], stdout=log, stderr=log, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        child = None
+        while child is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for proc in psutil.Process(locust.pid).children(recursive=True):
+                if "simfleet.engine.child" in " ".join(proc.cmdline()):
+                    child = proc
+        assert child is not None, "no engine child started"
+        time.sleep(3)
+        child.kill()  # a descendant of the run this test started: the crash under test
+        locust.wait(timeout=60)
+    finally:
+        stop_process(locust)
+    output = (tmp_path / "locust.log").read_text(errors="replace")
+    assert re.search(r"engine child local \(pid \d+\) died, exit -9", output), output[-3000:]
