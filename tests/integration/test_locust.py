@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -193,3 +195,49 @@ def test_a_dead_engine_child_is_reported_not_lost(tmp_path: Path, csms: CsmsProc
         stop_process(locust)
     output = (tmp_path / "locust.log").read_text(errors="replace")
     assert re.search(r"engine child local \(pid \d+\) died, exit -9", output), output[-3000:]
+
+
+@pytest.mark.timeout(90)
+def test_master_fleet_tab_sums_its_workers(tmp_path: Path, csms: CsmsProcess) -> None:
+    scenario = small_scenario(tmp_path, duration=60)
+    master_port, web_port = free_port(), free_port()
+    master_args = [
+        "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
+        "--expect-workers", "2", "--autostart", "--autoquit", "3", "-u", "60", "-r", "60",
+        "-t", "15s", "--web-port", str(web_port), "--host", csms.url,
+    ]  # fmt: skip
+    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    processes = [
+        subprocess.Popen(
+            [*SIMFLEET, "locust", str(scenario), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        for args in (master_args, worker_args, worker_args)
+    ]
+    rows: list[dict[str, object]] = []
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{web_port}/stats/requests", timeout=2
+                ) as response:
+                    extended = json.load(response).get("extended_stats") or []
+            except OSError:
+                continue
+            rows = extended[0]["data"] if extended else []
+            total = next((r for r in rows if r.get("label") == "Total"), {})
+            if total.get("connected") == 60:
+                break
+    finally:
+        for process in processes:
+            stop_process(process)
+    workers = [r for r in rows if str(r.get("label", "")).startswith("worker")]
+    assert len(workers) == 2, rows
+    total = next(r for r in rows if r.get("label") == "Total")
+    for key in ("planned", "connected", "booted", "transactions"):
+        assert total[key] == sum(int(str(w[key])) for w in workers), (key, rows)
+    assert total["connected"] == 60
