@@ -63,8 +63,13 @@ def headless(scenario: Path, host: str, prefix: Path, users: int) -> list[str]:
 @pytest.mark.timeout(60)
 def test_headless_run_reports_one_row_per_ocpp_action(tmp_path: Path, csms: CsmsProcess) -> None:
     prefix = tmp_path / "run"
-    result = run_locust(*headless(small_scenario(tmp_path, duration=60), csms.url, prefix, 100))
+    html = tmp_path / "report.html"
+    scenario = small_scenario(tmp_path, duration=60)
+    result = run_locust(*headless(scenario, csms.url, prefix, 100), "--html", str(html))
     assert result.returncode == 0, result.stderr[-4000:]
+    report = html.read_text(encoding="utf-8")
+    assert "BootNotification" in report
+    assert "OCPP 1.6" in report
     stats = stats_by_action(prefix)
     assert int(stats["BootNotification"]["Request Count"]) == 100
     assert {"StatusNotification", "StartTransaction", "MeterValues"} <= set(stats)
