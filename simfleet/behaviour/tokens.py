@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simfleet.behaviour.model import AuthMethod, AuthOutcome
+from simfleet.behaviour.model import AUTH_STATUS, AuthMethod, AuthOutcome
 
 #: OCPP 1.6 §7.28 IdToken is CiString20.
 MAX_TOKEN = 20
@@ -42,14 +42,18 @@ class TokenBook:
             return self.fixed_pattern.format(index=index)
         return f"{self.prefix(outcome)}{METHOD_LETTER[method]}{index:08d}{attempt}"[:MAX_TOKEN]
 
+    def refusals(self) -> tuple[tuple[str, str], ...]:
+        """(prefix, AuthorizationStatus) of every token meant to be refused: what a CSMS
+        answering by prefix (the embedded one: `CsmsSettings.token_statuses`) needs."""
+        return tuple(
+            (self.prefix(outcome), AUTH_STATUS[outcome])
+            for outcome in AuthOutcome
+            if outcome is not AuthOutcome.ACCEPTED
+        )
+
     def status_of(self, token: str) -> str:
-        """The AuthorizationStatus a token was made for (what the embedded CSMS answers)."""
-        for status, prefix in (
-            ("Invalid", self.invalid),
-            ("Blocked", self.blocked),
-            ("Expired", self.expired),
-            ("ConcurrentTx", self.concurrent_tx),
-        ):
-            if prefix and token.startswith(prefix):
+        """The AuthorizationStatus a token was made for."""
+        for prefix, status in self.refusals():
+            if token.startswith(prefix):
                 return status
         return "Accepted"

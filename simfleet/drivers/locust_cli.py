@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from simfleet.drivers.run import _EmbeddedCsms
+from simfleet.drivers.run import EmbeddedCsmsProcess
 from simfleet.scenario import load
 
 EXIT_USAGE = 2
@@ -52,7 +52,7 @@ def run_locust(scenario: str, args: Sequence[str]) -> int:
     loaded = load(scenario)
     # A worker takes its host from the master; only the process that decides needs a CSMS.
     needs_csms = not (_has_option(args, "--host", "-H", "--worker") or loaded.target)
-    csms = _EmbeddedCsms(CSMS_HEARTBEAT_S) if needs_csms else None
+    csms = EmbeddedCsmsProcess(CSMS_HEARTBEAT_S, loaded) if needs_csms else None
     try:
         if csms is not None:
             print(f"simfleet: embedded CSMS at {csms.target}", file=sys.stderr)

@@ -88,13 +88,19 @@ class _Signals:
             self.received = signal.Signals(signum)
 
 
-class _EmbeddedCsms:
-    """The embedded CSMS in a child process of its own, on a free port of 127.0.0.1."""
+class EmbeddedCsmsProcess:
+    """The embedded CSMS in a child process of its own, on a free port of 127.0.0.1.
 
-    def __init__(self, heartbeat_s: int) -> None:
+    It answers tokens by the scenario's prefixes (`[auth]`), so refusals come out as meant.
+    """
+
+    def __init__(self, heartbeat_s: int, scenario: Scenario) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipe, child_end = context.Pipe()
-        settings = CsmsSettings(heartbeat_interval_s=heartbeat_s)
+        settings = CsmsSettings(
+            heartbeat_interval_s=heartbeat_s,
+            token_statuses=scenario.realistic.tokens.refusals(),
+        )
         self.process = context.Process(
             target=csms_process_main,
             args=("127.0.0.1", 0, settings, Faults(), 0, child_end),
@@ -124,7 +130,7 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
     password = resolve_password(scenario.security, scenario.source)
     workers = worker_count(scenario.workers, scenario.chargers)
     _check_open_files(scenario.chargers, workers)
-    csms = None if scenario.target else _EmbeddedCsms(options.csms_heartbeat_s)
+    csms = None if scenario.target else EmbeddedCsmsProcess(options.csms_heartbeat_s, scenario)
     target = scenario.target or (csms.target if csms else "")
     err = sys.stderr
     if not options.quiet:

@@ -14,7 +14,6 @@ base, so two workers never use the same identity.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -24,19 +23,23 @@ from typing import Any
 import numpy as np
 import orjson
 
-from simfleet.engine.connection import Link, Slot, Stopping, run_connection
+from simfleet.engine.connection import (
+    Link,
+    Slot,
+    Stopping,
+    reconnect_delays,
+    retire,
+    run_connection,
+)
 from simfleet.engine.scheduler import Scheduler
-from simfleet.engine.transport import client_ssl_context
 from simfleet.engine.worker import (
     STOP_GRACE_S,
     precise_clock,
     raise_open_file_limit,
     tune_garbage_collector,
 )
-from simfleet.protocol.dialect import DIALECTS
 from simfleet.protocol.v16.charger import Status
 from simfleet.scenario import Scenario, load
-from simfleet.sim.backoff import backoff
 from simfleet.sim.fleet import build_agents
 from simfleet.sim.locust_tally import LocustTally
 from simfleet.sim.stats import Recorder
@@ -102,14 +105,8 @@ class ControlledFleet:
         self.rng = np.random.default_rng(
             np.random.SeedSequence(scenario.seed, spawn_key=(1 << 21, job.index_base))
         )
-        wss = job.target.startswith("wss://")
-        self.link = Link(
-            target=job.target,
-            subprotocol=DIALECTS[scenario.charger.ocpp_version].subprotocol,
-            connect_timeout_s=scenario.timeouts.connect_s,
-            password=job.password if scenario.security.profile in (1, 2) else "",
-            ssl_context=client_ssl_context(scenario.security.ca_file) if wss else None,
-        )
+        self.link = Link.for_scenario(scenario, job.target, job.password)
+        self.new_delays = reconnect_delays(scenario, self.rng)
 
     def index_of(self, k: int) -> int:
         return self.job.index_base + k * self.job.index_stride
@@ -143,40 +140,25 @@ class ControlledFleet:
         first = len(self.slots)
         indices = [self.index_of(k) for k in range(first, first + count)]
         agents = build_agents(self.scenario, indices, self.recorder, self.wall0)
-        r = self.scenario.reconnect
         for agent in agents:
             slot = Slot(agent, self.recorder)
             self.slots.append(slot)
             self.recorder.planned += 1
-
-            def delays() -> Any:
-                return backoff(self.rng, r.min_s, r.max_s, r.factor)
-
             slot.task = self.loop.create_task(
                 run_connection(
-                    slot, self.link, self.scheduler, self.clock, delays(), self.stopping, delays
+                    slot,
+                    self.link,
+                    self.scheduler,
+                    self.clock,
+                    self.new_delays(),
+                    self.stopping,
+                    self.new_delays,
                 )
             )
 
     async def remove(self, slots: list[Slot]) -> None:
         """EVs leave (StopTransactions go out), then the connections close."""
-        now = self.clock()
-        for slot in slots:
-            slot.agent.stop(now)
-            slot.flush()
-            self.scheduler.update(slot)
-        deadline = self.loop.time() + STOP_GRACE_S
-        while self.loop.time() < deadline and any(
-            s.ws is not None and s.agent.charger.session.in_flight is not None for s in slots
-        ):
-            await asyncio.sleep(0.05)
-        for slot in slots:
-            if slot.task is not None:
-                slot.task.cancel()
-            if slot.ws is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(slot.ws.close(), 2)  # type: ignore[attr-defined]
-        await asyncio.gather(*(s.task for s in slots if s.task is not None), return_exceptions=True)
+        await retire(slots, self.scheduler, self.clock, STOP_GRACE_S)
         self.recorder.planned -= len(slots)
 
     # -- reports -------------------------------------------------------------------------------

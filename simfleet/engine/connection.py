@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from simfleet.engine.scheduler import NEVER, Scheduler
 from simfleet.engine.transport import (
     basic_auth_header,
     charger_url,
+    client_ssl_context,
     open_connection,
     send_nowait,
 )
+from simfleet.protocol.dialect import DIALECTS
+from simfleet.scenario.model import Scenario
 from simfleet.sim.agent import ChargerAgent
+from simfleet.sim.backoff import backoff
 from simfleet.sim.stats import Recorder
 
 
@@ -29,6 +35,18 @@ class Link:
     connect_timeout_s: float
     password: str  # Basic auth (security profiles 1/2); empty: no Authorization header
     ssl_context: ssl.SSLContext | None
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario, target: str, password: str) -> Link:
+        security = scenario.security
+        wss = target.startswith("wss://")
+        return cls(
+            target=target,
+            subprotocol=DIALECTS[scenario.charger.ocpp_version].subprotocol,
+            connect_timeout_s=scenario.timeouts.connect_s,
+            password=password if security.profile in (1, 2) else "",
+            ssl_context=client_ssl_context(security.ca_file) if wss else None,
+        )
 
 
 class Slot:
@@ -150,3 +168,36 @@ def failure_reason(error: BaseException) -> str:
     if isinstance(error, OSError):
         return "network"
     return type(error).__name__
+
+
+def reconnect_delays(scenario: Scenario, rng: np.random.Generator) -> Callable[[], Iterator[float]]:
+    """A factory of fresh backoff sequences (one per connection streak) from one generator."""
+    r = scenario.reconnect
+    return lambda: backoff(rng, r.min_s, r.max_s, r.factor)
+
+
+async def retire(
+    slots: list[Slot], scheduler: Scheduler, clock: Callable[[], float], grace_s: float
+) -> None:
+    """Take chargers out gracefully: their EVs leave (StopTransactions go out), answers still
+    on the wire get `grace_s`, then the connection tasks end and the sockets close."""
+    now = clock()
+    for slot in slots:
+        slot.agent.stop(now)
+        slot.flush()
+        scheduler.update(slot)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_s
+    while loop.time() < deadline and any(
+        s.ws is not None and s.agent.charger.session.in_flight is not None for s in slots
+    ):
+        await asyncio.sleep(0.05)
+    tasks = [s.task for s in slots if s.task is not None]
+    for task in tasks:
+        task.cancel()  # no reconnect: the charger is leaving
+    closing = [s.ws.close() for s in slots if s.ws is not None]  # type: ignore[attr-defined]
+    if closing:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await asyncio.gather(*closing, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)

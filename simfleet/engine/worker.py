@@ -12,18 +12,22 @@ import gc
 import resource
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import numpy as np
 
-from simfleet.engine.connection import Link, Slot, Stopping, run_connection
+from simfleet.engine.connection import (
+    Link,
+    Slot,
+    Stopping,
+    reconnect_delays,
+    retire,
+    run_connection,
+)
 from simfleet.engine.scheduler import Scheduler
-from simfleet.engine.transport import client_ssl_context
-from simfleet.protocol.dialect import DIALECTS
 from simfleet.scenario.model import Scenario
-from simfleet.sim.backoff import backoff
 from simfleet.sim.fleet import build_agents, connect_at, shard
 from simfleet.sim.stats import Recorder
 
@@ -101,19 +105,8 @@ class _Worker:
         self.rng = np.random.default_rng(
             np.random.SeedSequence(scenario.seed, spawn_key=(1 << 20, job.worker))
         )
-        security = scenario.security
-        wss = job.target.startswith("wss://")
-        self.link = Link(
-            target=job.target,
-            subprotocol=DIALECTS[scenario.charger.ocpp_version].subprotocol,
-            connect_timeout_s=scenario.timeouts.connect_s,
-            password=job.password if security.profile in (1, 2) else "",
-            ssl_context=client_ssl_context(security.ca_file) if wss else None,
-        )
-
-    def new_delays(self) -> Iterator[float]:
-        r = self.job.scenario.reconnect
-        return backoff(self.rng, r.min_s, r.max_s, r.factor)
+        self.link = Link.for_scenario(scenario, job.target, job.password)
+        self.new_delays = reconnect_delays(scenario, self.rng)
 
     async def ramp(self) -> None:
         """Start connections at the scenario's rate: one task here, not a sleeping task each."""
@@ -155,27 +148,9 @@ class _Worker:
 
     async def stop(self) -> None:
         """End the run gracefully: EVs leave, StopTransactions go out, connections close."""
-        now = self.clock()
-        for slot in self.slots:
-            slot.agent.stop(now)
-            slot.flush()
-            self.scheduler.update(slot)
-        deadline = self.loop.time() + STOP_GRACE_S
-        while self.loop.time() < deadline and any(
-            s.ws is not None and s.agent.charger.session.in_flight is not None for s in self.slots
-        ):
-            await asyncio.sleep(0.05)
+        await retire(self.slots, self.scheduler, self.clock, STOP_GRACE_S)
         self.stopping.set = True
         self.scheduler.close()
-        closing = [s.ws.close() for s in self.slots if s.ws is not None]  # type: ignore[attr-defined]
-        if closing:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(5):
-                    await asyncio.gather(*closing, return_exceptions=True)
-        tasks = [s.task for s in self.slots if s.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def precise_clock() -> Callable[[], float]:

@@ -16,7 +16,6 @@ import math
 from simfleet.behaviour.model import AuthOutcome, ChargerPlan, Episode, Visit
 from simfleet.behaviour.tokens import TokenBook
 from simfleet.protocol.ports import Observer, Reading
-from simfleet.protocol.session import NEVER
 from simfleet.protocol.v16.charger import Charger16, ChargerSettings, Status
 from simfleet.sim.battery import ConnectorBattery
 
@@ -162,9 +161,6 @@ class ChargerAgent:
 
     def energy_wh(self, connector_id: int, now: float) -> float:
         return self.plans[connector_id - 1].battery.update(self.sim(now)).register_wh
-
-    def power_w(self, connector_id: int, now: float) -> float:
-        return self.plans[connector_id - 1].battery.update(self.sim(now)).power_w
 
     def read(self, connector_id: int, now: float) -> Reading:
         return self.plans[connector_id - 1].battery.update(self.sim(now)).reading()
@@ -366,6 +362,3 @@ class _Episodes:
     def clear(self) -> None:
         self._edges.clear()
         self.next_at = math.inf
-
-
-__all__ = ["NEVER", "ChargerAgent"]

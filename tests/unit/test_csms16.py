@@ -62,3 +62,21 @@ def test_unknown_action_and_garbage() -> None:
 def test_timestamps_have_three_fractional_digits() -> None:
     assert iso_utc(0) == "1970-01-01T00:00:00.000Z"
     assert iso_utc(1_700_000_000.1239) == "2023-11-14T22:13:20.123Z"
+
+
+def test_tokens_are_answered_by_the_scenarios_prefixes() -> None:
+    from simfleet.behaviour.model import AuthMethod, AuthOutcome
+    from simfleet.behaviour.tokens import TokenBook
+
+    book = TokenBook(invalid="NOPE", blocked="STOP")
+    settings = CsmsSettings(token_statuses=book.refusals())
+    for outcome, status in (
+        (AuthOutcome.ACCEPTED, "Accepted"),
+        (AuthOutcome.INVALID, "Invalid"),
+        (AuthOutcome.BLOCKED, "Blocked"),
+        (AuthOutcome.EXPIRED, "Expired"),
+        (AuthOutcome.CONCURRENT_TX, "ConcurrentTx"),
+    ):
+        token = book.token(7, AuthMethod.RFID, outcome, 0)
+        assert settings.status_of(token) == status == book.status_of(token)
+    assert settings.status_of("INVR000000070") == "Accepted"  # the default prefix is not used

@@ -307,8 +307,7 @@ class Charger16:
     def fault(self, connector_id: int, error_code: str, now: float) -> None:
         """A fault (§4.9): the transaction on the connector stops, the connector is Faulted.
         `connector_id` 0 faults the whole charger."""
-        targets = self.connectors if connector_id == 0 else [self.connectors[connector_id - 1]]
-        for connector in targets:
+        for connector in self._targets(connector_id):
             if connector.transaction_id is not None:
                 self._send_stop(connector, "Other", now)
             elif connector.starting:
@@ -319,14 +318,17 @@ class Charger16:
             self._report_charger_status("Faulted", error_code, now)
 
     def repaired(self, connector_id: int, now: float) -> None:
-        targets = self.connectors if connector_id == 0 else [self.connectors[connector_id - 1]]
-        for connector in targets:
+        for connector in self._targets(connector_id):
             if connector.status is Status.FAULTED:
                 connector.error_code = "NoError"
                 connector.id_tag = ""
                 self._set_status(connector, Status.AVAILABLE, now)
         if connector_id == 0:
             self._report_charger_status("Available", "NoError", now)
+
+    def _targets(self, connector_id: int) -> list[Connector]:
+        """Connector 0 means the whole charge point (OCPP 1.6 §3.3)."""
+        return self.connectors if connector_id == 0 else [self.connectors[connector_id - 1]]
 
     def reboot(self, reason: str, now: float) -> None:
         """Power loss or reboot: transactions end with `reason` (queued until the charger is
