@@ -11,6 +11,7 @@ import click
 from simfleet import __version__
 from simfleet.drivers.run import RunError, RunOptions, execute
 from simfleet.scenario import ScenarioError, load, validate
+from simfleet.scenario.model import CsmsCommand
 
 EXIT_USAGE = 2
 
@@ -86,6 +87,21 @@ def main() -> None:
     metavar="SECONDS",
     help="Progress interval (one line each when not a terminal).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics on this port; 0 = any free port (metrics.port).",
+)
+@click.option(
+    "--metrics-host",
+    help="Address the metrics endpoint binds (metrics.host, default 127.0.0.1).",
+)
+@click.option(
+    "--metrics-hold",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Keep serving metrics this long after the run, for a last scrape (metrics.hold_s).",
+)
 @click.option("--quiet", is_flag=True, help="No progress, only the summary.")
 def run(
     scenario: str,
@@ -97,6 +113,9 @@ def run(
     seed: int | None,
     report_path: str | None,
     progress_every: float,
+    metrics_port: int | None,
+    metrics_host: str | None,
+    metrics_hold: float | None,
     quiet: bool,
 ) -> None:
     """Run the fleet described by SCENARIO (a TOML file) and report what the CSMS did.
@@ -114,7 +133,7 @@ def run(
                 ramp_per_s=ramp,
                 workers=workers,
                 seed=seed,
-            )
+            ).with_metrics(port=metrics_port, host=metrics_host, hold_s=metrics_hold)
         )
     except ScenarioError as error:
         _fail(str(error))
@@ -252,6 +271,14 @@ def plan(
     type=click.Path(exists=True, dir_okay=False),
     help="Private key of --tls-cert (PEM), if not inside it.",
 )
+@click.option(
+    "--command",
+    "commands",
+    multiple=True,
+    metavar="ACTION=PER_SECOND",
+    help="Send this command (default payload) to random booted chargers at this rate; "
+    "repeatable, e.g. --command TriggerMessage=5.",
+)
 def csms(
     host: str,
     port: int,
@@ -266,6 +293,7 @@ def csms(
     password_env: str | None,
     tls_cert: str | None,
     tls_key: str | None,
+    commands: tuple[str, ...],
 ) -> None:
     """Run the embedded OCPP 1.6J CSMS on its own (Ctrl-C to stop).
 
@@ -285,6 +313,7 @@ def csms(
     if callerror_rate + garbage_rate + close_rate > 1:
         _fail("--callerror-rate + --garbage-rate + --close-rate must not exceed 1")
 
+    command_rates = tuple(_command_rate(text) for text in commands)
     password = ""
     if password_env:
         password = os.environ.get(password_env, "")
@@ -310,11 +339,43 @@ def csms(
             f"{stats.calls} messages, injected {stats.injected or 'nothing'}",
             err=True,
         )
+        if stats.commands:
+            answers = ", ".join(f"{a} {s}: {n}" for (a, s), n in sorted(stats.commands.items()))
+            click.echo(f"simfleet csms: commands answered: {answers}", err=True)
 
     try:
-        uvloop.run(run_csms(host, port, settings, faults, seed, ready, tick, security=security))
+        uvloop.run(
+            run_csms(
+                host,
+                port,
+                settings,
+                faults,
+                seed,
+                ready,
+                tick,
+                security=security,
+                commands=command_rates,
+            )
+        )
     except OSError as error:
         _fail(f"cannot listen on {host}:{port}: {error.strerror}")
+
+
+def _command_rate(text: str) -> CsmsCommand:
+    """ACTION=PER_SECOND, with the action's default payload."""
+    from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS  # noqa: PLC0415
+
+    action, _, rate = text.partition("=")
+    if action not in DEFAULT_PAYLOADS:
+        known = ", ".join(sorted(DEFAULT_PAYLOADS))
+        _fail(f"--command {text}: unknown command {action!r} (known: {known})")
+    try:
+        per_s = float(rate)
+    except ValueError:
+        per_s = 0.0
+    if not per_s > 0:
+        _fail(f"--command {text}: the rate after '=' must be a positive number per second")
+    return CsmsCommand(action, per_s, DEFAULT_PAYLOADS[action])
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -28,6 +28,8 @@ from locust import User, events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import StatsEntry, StatsError
 
+from simfleet.sim.stats import Snapshot
+
 FLEET_MESSAGE = "simfleet_fleet"
 DEBOUNCE_S = 0.2
 STOP_WAIT_S = 20.0
@@ -225,6 +227,8 @@ class Bridge:
         self.child: EngineChild | None = None
         self.debouncer: Any = None
         self.closing = False
+        self.metrics: Any = None  # the MetricsServer, when --simfleet-metrics-port is given
+        self.snapshots: list[Snapshot] = []  # the engine child's latest, for /metrics
 
     # users
     def add(self, delta: int) -> None:
@@ -266,9 +270,31 @@ class Bridge:
             "index_base": index * WORKER_INDEX_SPAN + 1,
             "index_stride": 1,
             "label": label,
+            "worker": index,
         }
         log.info("engine child %s: chargers from %d, target %s", label, job["index_base"], target)
+        self.serve_metrics(scenario, index)
         return EngineChild(self, job)
+
+    def serve_metrics(self, scenario_path: str, index: int) -> None:
+        """This process's /metrics (from its engine child), once, if asked for."""
+        options = self.environment.parsed_options
+        port = getattr(options, "simfleet_metrics_port", None)
+        if port is None or port < 0 or self.metrics is not None:
+            return
+        from simfleet.exporters.prometheus import (  # noqa: PLC0415 (only when asked for)
+            FleetCollector,
+            MetricsServer,
+            run_info,
+        )
+        from simfleet.scenario import load  # noqa: PLC0415
+
+        # Several Locust workers on one host: worker k serves on port + k.
+        port = port + index if port else 0
+        host = getattr(options, "simfleet_metrics_host", "127.0.0.1")
+        collector = FleetCollector(run_info(load(scenario_path)), lambda: self.snapshots)
+        self.metrics = MetricsServer(collector, host, port)
+        log.info("simfleet metrics at %s", self.metrics.url)
 
     # child messages
     def on_message(self, child: EngineChild, message: dict[str, Any]) -> None:
@@ -277,6 +303,8 @@ class Bridge:
             merge_locust(self.environment.stats, message)
         elif kind == "fleet":
             self.publish(child, message)
+        elif kind == "snapshot":
+            self.snapshots = [Snapshot.from_dict(message["snapshot"])]
         elif kind == "error":
             log.error("engine child %s: %s", child.label, message.get("message"))
         elif kind == "stopped":
@@ -320,6 +348,8 @@ class Bridge:
             self.debouncer.kill(block=False)
         if self.child is not None:
             self.child.stop()
+        if self.metrics is not None:
+            self.metrics.close()
 
 
 def job_settings(environment: Any) -> tuple[str, str, str]:
@@ -374,6 +404,20 @@ def _on_parser(parser: Any, **_: Any) -> None:
         "--scenario",
         default="",
         help="simfleet scenario TOML (default: $SIMFLEET_SCENARIO)",
+        include_in_web_ui=False,
+    )
+    parser.add_argument(
+        "--simfleet-metrics-port",
+        type=int,
+        default=None,
+        help="serve simfleet's Prometheus metrics from each Locust worker on this port "
+        "(worker k: port + k; 0: any free port, logged)",
+        include_in_web_ui=False,
+    )
+    parser.add_argument(
+        "--simfleet-metrics-host",
+        default="127.0.0.1",
+        help="address the metrics endpoint binds (default 127.0.0.1)",
         include_in_web_ui=False,
     )
 

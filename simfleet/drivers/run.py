@@ -19,6 +19,7 @@ import orjson
 from simfleet.drivers.progress import Progress
 from simfleet.engine.csms_server import Faults, csms_process_main
 from simfleet.engine.supervisor import Fleet
+from simfleet.exporters.prometheus import FleetCollector, MetricsServer, run_info
 from simfleet.exporters.report import build_report, summary_table
 from simfleet.protocol.v16.csms import CsmsSettings
 from simfleet.scenario.model import Scenario, Security
@@ -103,7 +104,7 @@ class EmbeddedCsmsProcess:
         )
         self.process = context.Process(
             target=csms_process_main,
-            args=("127.0.0.1", 0, settings, Faults(), 0, child_end),
+            args=("127.0.0.1", 0, settings, Faults(), 0, child_end, scenario.csms_commands),
             name="simfleet-csms",
         )
         self.process.start()
@@ -145,9 +146,11 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
     progress = Progress(scenario.chargers, err, options.progress_every_s, options.quiet)
     stopped_by = "duration"
     exit_code = EXIT_OK
+    metrics: MetricsServer | None = None
     try:
         with _Signals() as signals:
             fleet.start()
+            metrics = _serve_metrics(scenario, fleet, err)
             connected_max = 0
             while True:
                 fleet.poll(0.1)
@@ -173,11 +176,15 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
             if not options.quiet:
                 print("simfleet: stopping (stop transactions, close connections)...", file=err)
             fleet.stop()
+            if metrics is not None:
+                _hold(scenario.metrics.hold_s, signals, err, options.quiet)
     finally:
         if fleet.children:
             fleet.stop(timeout_s=5)
         if csms is not None:
             csms.stop()
+        if metrics is not None:
+            metrics.close()
     totals = fleet.totals()
     duration = time.time() - fleet.start_at
     report = build_report(
@@ -198,6 +205,34 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
             file=err,
         )
     return exit_code
+
+
+def _serve_metrics(scenario: Scenario, fleet: Fleet, err: TextIO) -> MetricsServer | None:
+    settings = scenario.metrics
+    if not settings.enabled:
+        return None
+    collector = FleetCollector(run_info(scenario), fleet.latest)
+    try:
+        server = MetricsServer(collector, settings.host, settings.port)
+    except OSError as error:
+        raise RunError(
+            f"{scenario.source}: metrics.port = {settings.port} on {settings.host}: "
+            f"cannot serve metrics: {error.strerror or error}"
+        ) from None
+    # Always printed (even with --quiet): with port 0 it is the only way to learn the port.
+    print(f"simfleet: metrics at {server.url}", file=err, flush=True)
+    return server
+
+
+def _hold(hold_s: float, signals: _Signals, err: TextIO, quiet: bool) -> None:
+    """Keep the final numbers on /metrics for `hold_s` (a signal ends the wait)."""
+    if hold_s <= 0:
+        return
+    if not quiet:
+        print(f"simfleet: serving the final metrics for {hold_s:g} s", file=err)
+    deadline = time.monotonic() + hold_s
+    while time.monotonic() < deadline and signals.received is None:
+        time.sleep(0.1)
 
 
 def _check_open_files(chargers: int, workers: int) -> None:

@@ -34,6 +34,7 @@ from simfleet.engine.connection import (
 from simfleet.engine.scheduler import Scheduler
 from simfleet.engine.worker import (
     STOP_GRACE_S,
+    GaugeRefresher,
     precise_clock,
     raise_open_file_limit,
     tune_garbage_collector,
@@ -42,6 +43,7 @@ from simfleet.protocol.v16.charger import Status
 from simfleet.scenario import Scenario, load
 from simfleet.sim.fleet import build_agents
 from simfleet.sim.locust_tally import LocustTally
+from simfleet.sim.scan import scan
 from simfleet.sim.stats import Recorder
 
 TALLY_EVERY_S = 0.1
@@ -56,6 +58,7 @@ class ChildJob:
     index_base: int
     index_stride: int
     label: str  # shown in the Fleet tab, e.g. the Locust worker id
+    worker: int = 0  # the Locust worker index: the `worker` label of its metrics
 
     @classmethod
     def from_json(cls, data: bytes) -> ChildJob:
@@ -67,6 +70,7 @@ class ChildJob:
             int(raw["index_base"]),
             int(raw.get("index_stride", 1)),
             raw.get("label", ""),
+            int(raw.get("worker", 0)),
         )
 
 
@@ -160,6 +164,9 @@ class ControlledFleet:
         """EVs leave (StopTransactions go out), then the connections close."""
         await retire(slots, self.scheduler, self.clock, STOP_GRACE_S)
         self.recorder.planned -= len(slots)
+        # Their energy stays delivered: the fleet's energy counter must never go down.
+        gone = scan([slot.agent for slot in slots], self.clock())
+        self.recorder.retired_energy_wh += gone.energy_wh
 
     # -- reports -------------------------------------------------------------------------------
 
@@ -167,34 +174,35 @@ class ControlledFleet:
         next_fleet = 0.0
         tally = self.recorder.tally
         assert tally is not None
+        gauges = GaugeRefresher(self.recorder, self.clock)
         while not self.stopping.set:
+            gauges.refresh([slot.agent for slot in self.slots], TALLY_EVERY_S)
             now = self.clock()
             deltas = tally.drain(now)
             if deltas is not None:
                 self.out.send({"type": "locust", **deltas})
             if now >= next_fleet:
-                self.out.send(self.fleet_gauges())
+                self.send_fleet()
                 next_fleet = now + FLEET_EVERY_S
             await asyncio.sleep(TALLY_EVERY_S)
 
+    def send_fleet(self) -> None:
+        """The Fleet tab's row and the full stats snapshot (for the metrics endpoint)."""
+        self.out.send(self.fleet_gauges())
+        snapshot = self.recorder.snapshot(self.job.worker, self.clock())
+        self.out.send({"type": "snapshot", "snapshot": snapshot.to_dict()})
+
     def fleet_gauges(self) -> dict[str, Any]:
-        """Connector status counts, transactions, power and energy (a scan, once a second)."""
+        """Connector status counts, transactions, power and energy, from the latest scan."""
         statuses = dict.fromkeys((s.value for s in Status), 0)
-        transactions = 0
-        power = energy = 0.0
-        now = self.clock()
-        for slot in self.slots:
-            agent = slot.agent
-            for connector in agent.charger.connectors:
-                statuses[connector.status.value] += 1
-                if connector.transaction_id is not None:
-                    transactions += 1
-            t = agent.sim(now)
-            for plan in agent.plans:
-                battery = plan.battery.update(t)
-                power += battery.power_w
-                energy += battery.register_wh - battery.initial_wh
+        fleet_scan = self.recorder.scan
+        for key, count in fleet_scan.connectors.items():
+            status = key.partition("|")[2]
+            statuses[status] = statuses.get(status, 0) + count
+        transactions = sum(fleet_scan.active.values())
+        power = fleet_scan.power_w
         r = self.recorder
+        energy = fleet_scan.energy_wh + r.retired_energy_wh
         return {
             "type": "fleet",
             "label": self.job.label,
@@ -252,7 +260,8 @@ async def _main(job: ChildJob) -> None:
     deltas = tally.drain(fleet.clock())
     if deltas is not None:
         out.send({"type": "locust", **deltas})
-    out.send(fleet.fleet_gauges())
+    fleet.recorder.scan = scan([slot.agent for slot in fleet.slots], fleet.clock())
+    fleet.send_fleet()
     out.send({"type": "stopped"})
     reporter.cancel()
     await asyncio.gather(reporter, commands, return_exceptions=True)

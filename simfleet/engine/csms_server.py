@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import signal
 import ssl
 import time
@@ -28,6 +29,7 @@ from simfleet.engine.transport import MAX_MESSAGE, send_nowait
 from simfleet.engine.worker import raise_open_file_limit
 from simfleet.protocol.frames import decode
 from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
+from simfleet.scenario.model import CsmsCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,29 @@ class CsmsStats:
     connections_total: int = 0
     calls: int = 0
     injected: dict[str, int] = field(default_factory=dict)
+    #: (action, answer status) -> commands the CSMS sent and how the chargers answered.
+    commands: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class _Pool:
+    """Live connections to pick from at random, with O(1) add and remove."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[ServerConnection, CsmsConnection16]] = []
+        self.index: dict[CsmsConnection16, int] = {}
+
+    def add(self, ws: ServerConnection, conn: CsmsConnection16) -> None:
+        self.index[conn] = len(self.items)
+        self.items.append((ws, conn))
+
+    def remove(self, conn: CsmsConnection16) -> None:
+        i = self.index.pop(conn, None)
+        if i is None:
+            return
+        last = self.items.pop()
+        if i < len(self.items):  # move the last one into the hole
+            self.items[i] = last
+            self.index[last[1]] = i
 
 
 class _Dice:
@@ -82,8 +107,11 @@ class EmbeddedCsms:
         seed: int = 0,
         clock: Callable[[], float] = time.time,
         security: Security = Security(),
+        commands: tuple[CsmsCommand, ...] = (),
     ) -> None:
         self.settings = settings
+        self.commands = commands
+        self._pools = [_Pool() for _ in commands]
         self.security = security
         self.faults = faults
         self.stats = CsmsStats()
@@ -93,10 +121,13 @@ class EmbeddedCsms:
 
     async def handle(self, ws: ServerConnection) -> None:
         identity = unquote(ws.request.path.rstrip("/").rsplit("/", 1)[-1]) if ws.request else "?"
-        conn = CsmsConnection16(identity, self.settings, self._transaction_ids)
         stats = self.stats
+        conn = CsmsConnection16(identity, self.settings, self._transaction_ids, stats.commands)
         stats.connections += 1
         stats.connections_total += 1
+        for rate, pool in zip(self.commands, self._pools, strict=True):
+            if rate.targets(identity):
+                pool.add(ws, conn)
         faults = self.faults
         clock = self._clock
         try:
@@ -114,6 +145,24 @@ class EmbeddedCsms:
             pass
         finally:
             stats.connections -= 1
+            for pool in self._pools:
+                pool.remove(conn)
+
+    async def send_commands(self, rate: CsmsCommand, pool: _Pool) -> None:
+        """One command to a random targeted charger, at Poisson-distributed times."""
+        clock = self._clock
+        while True:
+            await asyncio.sleep(-math.log(1.0 - self._dice.roll()) / rate.rate_per_s)
+            if not pool.items:
+                continue
+            ws, conn = pool.items[int(self._dice.roll() * len(pool.items))]
+            if not conn.accepted:
+                continue  # OCPP 1.6 §4.2: no commands before the boot is accepted
+            now = clock()
+            conn.expire(now)
+            conn.command(rate.action, rate.payload, now)
+            for frame in conn.take_outbox():
+                send_nowait(ws, frame)
 
     async def _misbehave(self, ws: ServerConnection, data: bytes) -> bool:
         """Maybe answer badly instead of well; True if the message was dealt with."""
@@ -184,9 +233,10 @@ async def run_csms(
     stop: asyncio.Event | None = None,
     signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
     security: Security = Security(),
+    commands: tuple[CsmsCommand, ...] = (),
 ) -> None:
     """Serve until `stop` is set (or SIGTERM/SIGINT); `on_ready` gets the bound port."""
-    csms = EmbeddedCsms(settings, faults, seed, security=security)
+    csms = EmbeddedCsms(settings, faults, seed, security=security, commands=commands)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in signals:
@@ -195,17 +245,29 @@ async def run_csms(
     server: Server
     async with csms.serve(host, port) as server:
         bound = next(iter(server.sockets)).getsockname()[1]
+        senders = [
+            loop.create_task(csms.send_commands(rate, pool))
+            for rate, pool in zip(csms.commands, csms._pools, strict=True)
+        ]
         on_ready(bound)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=10)
             if on_tick is not None:
                 on_tick(csms.stats)
+        for sender in senders:
+            sender.cancel()
         server.close()
 
 
 def csms_process_main(
-    host: str, port: int, settings: CsmsSettings, faults: Faults, seed: int, pipe: Connection
+    host: str,
+    port: int,
+    settings: CsmsSettings,
+    faults: Faults,
+    seed: int,
+    pipe: Connection,
+    commands: tuple[CsmsCommand, ...] = (),
 ) -> None:
     """Entry point of the embedded CSMS when `simfleet run` starts it as a child process."""
     import uvloop  # noqa: PLC0415
@@ -217,7 +279,15 @@ def csms_process_main(
         stop = asyncio.Event()
         asyncio.get_running_loop().add_reader(pipe.fileno(), stop.set)  # parent closed or wrote
         await run_csms(
-            host, port, settings, faults, seed, pipe.send, stop=stop, signals=(signal.SIGTERM,)
+            host,
+            port,
+            settings,
+            faults,
+            seed,
+            pipe.send,
+            stop=stop,
+            signals=(signal.SIGTERM,),
+            commands=commands,
         )
 
     uvloop.run(main())

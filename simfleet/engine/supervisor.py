@@ -78,6 +78,11 @@ class Fleet:
                 child.latest = Snapshot.from_wire(body)
                 child.final = tag == TAG_FINAL
 
+    def latest(self) -> list[Snapshot]:
+        """Each worker's latest snapshot (safe to call from another thread: each one is
+        immutable and replaced whole)."""
+        return [c.latest for c in list(self.children)]
+
     def totals(self) -> Snapshot:
         return merge([c.latest for c in self.children])
 

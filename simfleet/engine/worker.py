@@ -28,7 +28,10 @@ from simfleet.engine.connection import (
 )
 from simfleet.engine.scheduler import Scheduler
 from simfleet.scenario.model import Scenario
+from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.fleet import build_agents, connect_at, shard
+from simfleet.sim.probe import LagMeter, cpu_seconds, resident_bytes
+from simfleet.sim.scan import SCAN_EVERY_S, scan
 from simfleet.sim.stats import Recorder
 
 SNAPSHOT_EVERY_S = 0.1
@@ -130,7 +133,9 @@ class _Worker:
             )
 
     async def report(self) -> None:
+        gauges = GaugeRefresher(self.recorder, self.clock)
         while not self.stopping.set:
+            gauges.refresh([slot.agent for slot in self.slots])
             self.send(TAG_SNAPSHOT)
             await asyncio.sleep(SNAPSHOT_EVERY_S)
 
@@ -151,6 +156,33 @@ class _Worker:
         await retire(self.slots, self.scheduler, self.clock, STOP_GRACE_S)
         self.stopping.set = True
         self.scheduler.close()
+
+
+class GaugeRefresher:
+    """Keeps a recorder's scanned gauges and process health fresh, from a periodic loop: the
+    loop's lateness is the lag, and the fleet is scanned once per `SCAN_EVERY_S`."""
+
+    def __init__(self, recorder: Recorder, clock: Callable[[], float]) -> None:
+        self.recorder = recorder
+        self.clock = clock
+        self.lag = LagMeter()
+        self.expected = 0.0
+        self.next_scan = 0.0
+
+    def refresh(self, agents: list[ChargerAgent], period_s: float = SNAPSHOT_EVERY_S) -> None:
+        now = self.clock()
+        if self.expected:
+            self.lag.woke(self.expected, now)
+        if now >= self.next_scan:
+            self.next_scan = now + SCAN_EVERY_S
+            self.recorder.scan = scan(agents, now)
+            self.recorder.process = {
+                "cpu_s": cpu_seconds(),
+                "rss_bytes": float(resident_bytes()),
+                "loop_lag_s": self.lag.lag_s,
+            }
+        # Lateness is measured from here: the scan's own time is not the loop's lag.
+        self.expected = self.clock() + period_s
 
 
 def precise_clock() -> Callable[[], float]:

@@ -27,6 +27,14 @@ class Observer(Protocol):
 
     def booted(self) -> None: ...
 
+    def transaction_started(self, version: str) -> None:
+        """The CSMS gave a transaction its id."""
+        ...
+
+    def transaction_stopped(self, version: str) -> None:
+        """A transaction's stop message was sent or queued for sending."""
+        ...
+
 
 class Reading:
     """What a connector's meter shows at one instant (OCPP 1.6 §7.31 SampledValue sources).

@@ -15,9 +15,12 @@ from urllib.parse import urlsplit
 
 from simfleet.behaviour.plans import FixedRates
 from simfleet.protocol.dialect import DIALECTS
+from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS
 from simfleet.protocol.v16.messages import MEASURAND_UNITS
 from simfleet.scenario.model import (
     ChargerModel,
+    CsmsCommand,
+    Metrics,
     Reconnect,
     Scenario,
     Security,
@@ -186,6 +189,8 @@ class _Reader:
             "sites",
             "faults",
             "auth",
+            "metrics",
+            "csms",
         }
         for name in raw:
             if name not in top:
@@ -224,6 +229,8 @@ class _Reader:
             realistic=parse_realistic(raw, run, self.fail),
             timeouts=self.timeouts(raw),
             reconnect=self.reconnect(raw),
+            metrics=self.metrics(raw),
+            csms_commands=self.csms_commands(raw),
         )
         return validate(scenario)
 
@@ -376,6 +383,66 @@ class _Reader:
         if result.factor < 1:
             raise self.fail("reconnect.factor", result.factor, "must be >= 1")
         return result
+
+    def csms_commands(self, raw: Mapping[str, Any]) -> tuple[CsmsCommand, ...]:
+        table = self.table(raw, "csms", {"commands"})
+        entries = table.get("commands", [])
+        if not isinstance(entries, list):
+            raise self.fail(
+                "csms.commands", entries, "must be an array of tables [[csms.commands]]"
+            )
+        out = []
+        for i, entry in enumerate(entries):
+            key = f"csms.commands[{i}]"
+            if not isinstance(entry, dict):
+                raise self.fail(key, entry, "must be a table")
+            for name in entry:
+                if name not in {"action", "rate_per_s", "share", "payload"}:
+                    known = "action, payload, rate_per_s, share"
+                    raise self.fail(f"{key}.{name}", entry[name], f"unknown key (known: {known})")
+            if "action" not in entry:
+                raise self.fail(f"{key}.action", None, "missing: which command to send")
+            action = self.get(entry, key, "action", "")
+            if "payload" in entry:
+                payload = self.get(entry, key, "payload", {})
+            elif action in DEFAULT_PAYLOADS:
+                payload = DEFAULT_PAYLOADS[action]
+            else:
+                known = ", ".join(sorted(DEFAULT_PAYLOADS))
+                raise self.fail(
+                    f"{key}.action",
+                    action,
+                    f"no default payload for this command: give `payload` (defaults: {known})",
+                )
+            out.append(
+                CsmsCommand(
+                    action=action,
+                    rate_per_s=self.get(
+                        entry, key, "rate_per_s", 1.0, lambda v: v > 0, "must be positive"
+                    ),
+                    share=self.get(
+                        entry, key, "share", 1.0, lambda v: 0 < v <= 1, "must be in (0, 1]"
+                    ),
+                    payload=dict(payload),
+                )
+            )
+        return tuple(out)
+
+    def metrics(self, raw: Mapping[str, Any]) -> Metrics:
+        table = self.table(raw, "metrics", {f.name for f in fields(Metrics)})
+        d = Metrics()
+        return Metrics(
+            port=self.get(
+                table,
+                "metrics",
+                "port",
+                d.port,
+                lambda v: 0 <= v <= 65535,
+                "must be a TCP port, 0 to 65535 (0: any free port)",
+            ),
+            host=self.get(table, "metrics", "host", d.host, bool, "must not be empty"),
+            hold_s=self.get(table, "metrics", "hold_s", d.hold_s, lambda v: v >= 0, "must be >= 0"),
+        )
 
 
 def _type_name(kind: type) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from simfleet.behaviour.model import DayType, SiteType
 from simfleet.behaviour.plans import FixedRates
@@ -72,6 +74,34 @@ class Reconnect:
     factor: float = 2.0
 
 
+@dataclass(frozen=True, slots=True)
+class CsmsCommand:
+    """The embedded CSMS sends `action` (with `payload`) to random chargers of a `share` of
+    the fleet, `rate_per_s` commands per second in all (Poisson arrivals)."""
+
+    action: str
+    rate_per_s: float
+    payload: dict[str, Any]
+    share: float = 1.0
+
+    def targets(self, identity: str) -> bool:
+        """A fixed share of identities: the same chargers for the whole run."""
+        return zlib.crc32(identity.encode()) / 2**32 < self.share
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The Prometheus endpoint (`[metrics]`): off unless a port is given."""
+
+    port: int = -1  # -1: no endpoint; 0: any free port (printed at start)
+    host: str = "127.0.0.1"  # "0.0.0.0" to let a Prometheus on another machine scrape
+    hold_s: float = 0.0  # keep serving this long after the run, for a last scrape
+
+    @property
+    def enabled(self) -> bool:
+        return self.port >= 0
+
+
 #: PROFILES.md-style site mix of the issue's example: 40 % workplace AC, 35 % public AC,
 #: 15 % residential, 10 % DC fast.
 DEFAULT_SITE_MIX: tuple[tuple[SiteType, float], ...] = (
@@ -122,10 +152,18 @@ class Scenario:
     security: Security = field(default_factory=Security)
     timeouts: Timeouts = field(default_factory=Timeouts)
     reconnect: Reconnect = field(default_factory=Reconnect)
+    metrics: Metrics = field(default_factory=Metrics)
+    #: What the embedded CSMS sends on its own (`[[csms.commands]]`); unused with a target.
+    csms_commands: tuple[CsmsCommand, ...] = ()
 
     def with_overrides(self, **changes: object) -> Scenario:
         """A copy with the given top-level fields replaced (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    def with_metrics(self, **changes: object) -> Scenario:
+        """A copy with `[metrics]` settings replaced (None values are ignored)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, metrics=replace(self.metrics, **given)) if given else self  # type: ignore[arg-type]
 
     def identity_of(self, index: int) -> str:
         return self.identity.format(index=index)

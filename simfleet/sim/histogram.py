@@ -31,18 +31,21 @@ def bucket_value_s(index: int) -> float:
 
 
 class Histogram:
-    """Counts per bucket plus the exact maximum; a plain list so recording is one increment."""
+    """Counts per bucket plus the exact maximum and sum; a plain list so recording is one
+    increment."""
 
-    __slots__ = ("count", "counts", "max_s")
+    __slots__ = ("count", "counts", "max_s", "sum_s")
 
     def __init__(self) -> None:
         self.counts = [0] * BUCKETS
         self.count = 0
         self.max_s = 0.0
+        self.sum_s = 0.0  # Prometheus histograms carry the exact sum
 
     def record(self, seconds: float) -> None:
         self.counts[bucket_of(seconds)] += 1
         self.count += 1
+        self.sum_s += seconds
         if seconds > self.max_s:
             self.max_s = seconds
 

@@ -8,12 +8,15 @@ The recorder is the `Observer` of every charger in a process: plain integer incr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from simfleet.sim.histogram import Histogram, merge_sparse
 from simfleet.sim.locust_tally import LocustTally
+from simfleet.sim.scan import FleetScan
+
+N = TypeVar("N", int, float)
 
 #: Counters every snapshot carries, in report order.
 CONNECTION_COUNTERS = ("opened", "failed", "dropped", "reconnects", "offline")
@@ -53,6 +56,12 @@ class Recorder:
         self.frames_sent = 0
         self.frames_received = 0
         self.failure_reasons: dict[str, int] = {}
+        self.started: dict[str, int] = {}  # transactions by OCPP version
+        self.stopped: dict[str, int] = {}
+        #: The latest fleet scan and process health, set by the reporting loop.
+        self.scan = FleetScan()
+        self.retired_energy_wh = 0.0  # delivered by chargers no longer simulated (Locust)
+        self.process: dict[str, float] = {}
         #: Locust-shaped deltas, kept only when a Locust bridge reads them.
         self.tally: LocustTally | None = None
 
@@ -100,6 +109,12 @@ class Recorder:
     def booted(self) -> None:
         self.booted_count += 1
 
+    def transaction_started(self, version: str) -> None:
+        self.started[version] = self.started.get(version, 0) + 1
+
+    def transaction_stopped(self, version: str) -> None:
+        self.stopped[version] = self.stopped.get(version, 0) + 1
+
     # -- connections (called by the engine) ----------------------------------------------------
 
     def connection_failed(self, reason: str) -> None:
@@ -131,13 +146,28 @@ class Recorder:
                     lost=s.lost,
                     buckets=dict(s.latency.sparse()),
                     max_s=s.latency.max_s,
+                    sum_s=s.latency.sum_s,
                 )
                 for (version, action), s in self.actions.items()
             },
             malformed=dict(self.malformed_by_code),
             commands={"|".join(key): n for key, n in self.commands.items()},
             failure_reasons=dict(self.failure_reasons),
+            transactions=self._transactions(),
+            fleet={
+                "booted": self.scan.booted,
+                "power_w": self.scan.power_w,
+                "energy_wh": self.scan.energy_wh + self.retired_energy_wh,
+            },
+            connectors=dict(self.scan.connectors),
+            process=dict(self.process),
         )
+
+    def _transactions(self) -> dict[str, int]:
+        out = {f"{v}|started": n for v, n in self.started.items()}
+        out.update({f"{v}|stopped": n for v, n in self.stopped.items()})
+        out.update({f"{v}|active": n for v, n in self.scan.active.items()})
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +178,7 @@ class ActionSnapshot:
     lost: int = 0
     buckets: dict[int, int] = field(default_factory=dict)
     max_s: float = 0.0
+    sum_s: float = 0.0
 
     @property
     def error_count(self) -> int:
@@ -166,6 +197,7 @@ class ActionSnapshot:
             lost=self.lost + other.lost,
             buckets=merge_sparse((self.buckets, other.buckets)),
             max_s=max(self.max_s, other.max_s),
+            sum_s=self.sum_s + other.sum_s,
         )
 
 
@@ -173,7 +205,10 @@ class ActionSnapshot:
 class Snapshot:
     """Cumulative totals of one worker (or, merged, of the fleet) at time `at`.
 
-    `actions` keys are "VERSION|Action"; `commands` keys "VERSION|Action|status".
+    `actions` keys are "VERSION|Action"; `commands` keys "VERSION|Action|status";
+    `transactions` keys "VERSION|started|stopped|active"; `connectors` keys "VERSION|Status";
+    `fleet` holds the scanned booted count, power_w and energy_wh; `process` the worker's
+    cpu_s, rss_bytes and loop_lag_s (not meaningful once merged).
     """
 
     worker: int
@@ -185,9 +220,20 @@ class Snapshot:
     malformed: dict[str, int]
     commands: dict[str, int]
     failure_reasons: dict[str, int]
+    transactions: dict[str, int] = field(default_factory=dict)
+    fleet: dict[str, float] = field(default_factory=dict)
+    connectors: dict[str, int] = field(default_factory=dict)
+    process: dict[str, float] = field(default_factory=dict)
 
     def to_wire(self) -> bytes:
-        data: dict[str, Any] = {
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> Snapshot:
+        return cls.from_dict(orjson.loads(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
             "worker": self.worker,
             "at": self.at,
             "gauges": self.gauges,
@@ -201,18 +247,21 @@ class Snapshot:
                     "lost": a.lost,
                     "buckets": list(a.buckets.items()),
                     "max_s": a.max_s,
+                    "sum_s": a.sum_s,
                 }
                 for key, a in self.actions.items()
             },
             "malformed": self.malformed,
             "commands": self.commands,
             "failure_reasons": self.failure_reasons,
+            "transactions": self.transactions,
+            "fleet": self.fleet,
+            "connectors": self.connectors,
+            "process": self.process,
         }
-        return orjson.dumps(data)
 
     @classmethod
-    def from_wire(cls, data: bytes) -> Snapshot:
-        raw = orjson.loads(data)
+    def from_dict(cls, raw: dict[str, Any]) -> Snapshot:
         return cls(
             worker=raw["worker"],
             at=raw["at"],
@@ -227,12 +276,17 @@ class Snapshot:
                     lost=a["lost"],
                     buckets={int(i): int(c) for i, c in a["buckets"]},
                     max_s=a["max_s"],
+                    sum_s=a["sum_s"],
                 )
                 for key, a in raw["actions"].items()
             },
             malformed=raw["malformed"],
             commands=raw["commands"],
             failure_reasons=raw["failure_reasons"],
+            transactions=raw["transactions"],
+            fleet=raw["fleet"],
+            connectors=raw["connectors"],
+            process=raw["process"],
         )
 
     @classmethod
@@ -267,17 +321,20 @@ def merge(snapshots: list[Snapshot]) -> Snapshot:
         malformed=_add_all([s.malformed for s in snapshots], {}),
         commands=_add_all([s.commands for s in snapshots], {}),
         failure_reasons=_add_all([s.failure_reasons for s in snapshots], {}),
+        transactions=_add_all([s.transactions for s in snapshots], {}),
+        fleet=_add_all([s.fleet for s in snapshots], {}),
+        connectors=_add_all([s.connectors for s in snapshots], {}),
     )
 
 
-def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+def _add(a: dict[str, N], b: dict[str, N]) -> dict[str, N]:
     out = dict(a)
     for key, value in b.items():
         out[key] = out.get(key, 0) + value
     return out
 
 
-def _add_all(parts: list[dict[str, int]], start: dict[str, int]) -> dict[str, int]:
+def _add_all(parts: list[dict[str, N]], start: dict[str, N]) -> dict[str, N]:
     out = dict(start)
     for part in parts:
         out = _add(out, part)

@@ -135,6 +135,8 @@ class Connector:
 class Charger16:
     """One OCPP 1.6J charge point."""
 
+    version: Final = VERSION
+
     def __init__(self, settings: ChargerSettings, observer: Observer, meter: Meter) -> None:
         self.settings = settings
         self.observer = observer
@@ -456,6 +458,7 @@ class Charger16:
             self._start_failed(connector, now)
             return
         connector.transaction_id = transaction_id
+        self.observer.transaction_started(VERSION)
         if connector.pending_stop:
             reason, connector.pending_stop = connector.pending_stop, ""
             self._send_stop(connector, reason, now)
@@ -525,6 +528,7 @@ class Charger16:
             connector.transaction_id, connector.id_tag, reading.energy_wh, now, reason, end
         )
         connector.transaction_id = None
+        self.observer.transaction_stopped(VERSION)
         self._call("StopTransaction", payload, now, now, keep_offline=True)
         if not any(c.transaction_id is not None for c in self.connectors):
             self.meter_at = NEVER

@@ -12,8 +12,9 @@ from typing import Final
 from simfleet.protocol.dialect import V16
 from simfleet.protocol.errors import ErrorCode
 from simfleet.protocol.frames import Call, Payload
-from simfleet.protocol.session import Malformed, RpcSession
+from simfleet.protocol.session import Malformed, OutgoingCall, RpcSession
 from simfleet.protocol.timefmt import iso_utc
+from simfleet.protocol.v16.commands import answer_status
 
 ACCEPTED: Final = {"status": "Accepted"}
 
@@ -44,17 +45,33 @@ class CsmsSettings:
 class CsmsConnection16:
     """One charger's connection as the CSMS sees it."""
 
-    __slots__ = ("_handlers", "_transaction_ids", "identity", "malformed", "session", "settings")
+    __slots__ = (
+        "_handlers",
+        "_transaction_ids",
+        "accepted",
+        "commands",
+        "identity",
+        "malformed",
+        "session",
+        "settings",
+    )
 
     def __init__(
-        self, identity: str, settings: CsmsSettings, transaction_ids: Iterator[int]
+        self,
+        identity: str,
+        settings: CsmsSettings,
+        transaction_ids: Iterator[int],
+        commands: dict[tuple[str, str], int] | None = None,
     ) -> None:
         self.identity = identity
+        #: (action, answer status) -> count of commands we sent, shared by all connections.
+        self.commands = {} if commands is None else commands
         self.settings = settings
         self.session = RpcSession(V16, settings.call_timeout_s)
         self.session.online = True
         self._transaction_ids = transaction_ids
         self.malformed = 0
+        self.accepted = False  # the charger's boot was accepted: commands may go to it
         self._handlers: dict[str, Callable[[Payload, float], Payload]] = {
             "BootNotification": self._boot,
             "Heartbeat": _current_time,
@@ -83,9 +100,26 @@ class CsmsConnection16:
             else:
                 self.session.answer(event, handler(event.payload, now))
             return event.action
-        if type(event) is Malformed:
+        if type(event) is OutgoingCall:
+            self._count(event.action, answer_status(event.result, event.error_code))
+        elif type(event) is Malformed:
             self.malformed += 1
         return None
+
+    def command(self, action: str, payload: Payload, now: float) -> None:
+        """Send a CALL to the charger (queued behind one in flight, OCPP-J §4.1.1)."""
+        if self.session.call(action, payload, now, now) is None:
+            self._count(action, "Dropped")
+
+    def expire(self, now: float) -> None:
+        """Give up on a command the charger has not answered in time."""
+        expired = self.session.expire(now)
+        if expired is not None:
+            self._count(expired.action, "Timeout")
+
+    def _count(self, action: str, status: str) -> None:
+        key = (action, status)
+        self.commands[key] = self.commands.get(key, 0) + 1
 
     def take_outbox(self) -> list[bytes]:
         return self.session.take_outbox()
@@ -97,6 +131,7 @@ class CsmsConnection16:
             if status == "Accepted"
             else self.settings.boot_retry_s
         )
+        self.accepted = status == "Accepted"
         return {"status": status, "currentTime": iso_utc(now), "interval": interval}
 
     def _authorize(self, payload: Payload, _now: float) -> Payload:
