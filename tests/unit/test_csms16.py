@@ -80,3 +80,49 @@ def test_tokens_are_answered_by_the_scenarios_prefixes() -> None:
         token = book.token(7, AuthMethod.RFID, outcome, 0)
         assert settings.status_of(token) == status == book.status_of(token)
     assert settings.status_of("INVR000000070") == "Accepted"  # the default prefix is not used
+
+
+def booted_connection() -> CsmsConnection16:
+    conn = CsmsConnection16("CP", CsmsSettings(), itertools.count(1))
+    assert not conn.accepted
+    ask(conn, [2, "b", "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"}])
+    assert conn.accepted
+    return conn
+
+
+def test_commands_are_sent_and_their_answers_counted() -> None:
+    conn = booted_connection()
+    conn.command("Reset", {"type": "Soft"}, 10.0)
+    conn.command("GetConfiguration", {}, 10.0)  # waits behind the Reset (one CALL at a time)
+    (sent,) = conn.take_outbox()
+    message_type, reset_id, action, payload = orjson.loads(sent)
+    assert (message_type, action, payload) == (2, "Reset", {"type": "Soft"})
+    conn.receive(orjson.dumps([3, reset_id, {"status": "Accepted"}]), 10.1)
+    (sent,) = conn.take_outbox()
+    _, get_id, action, _ = orjson.loads(sent)
+    assert action == "GetConfiguration"
+    conn.receive(orjson.dumps([3, get_id, {"configurationKey": []}]), 10.2)
+    conn.command("UnlockConnector", {"connectorId": 1}, 11.0)
+    (sent,) = conn.take_outbox()
+    unlock_id = orjson.loads(sent)[1]
+    conn.receive(orjson.dumps([4, unlock_id, "NotSupported", "", {}]), 11.1)
+    conn.command("ClearCache", {}, 12.0)
+    conn.take_outbox()
+    conn.expire(12.0 + 29)  # not yet
+    conn.expire(12.0 + 31)
+    assert conn.commands == {
+        ("Reset", "Accepted"): 1,
+        ("GetConfiguration", "Answered"): 1,
+        ("UnlockConnector", "NotSupported"): 1,
+        ("ClearCache", "Timeout"): 1,
+    }
+
+
+def test_commands_share_one_tally_across_connections() -> None:
+    tally: dict[tuple[str, str], int] = {}
+    for identity in ("A", "B"):
+        conn = CsmsConnection16(identity, CsmsSettings(), itertools.count(1), tally)
+        conn.command("ClearCache", {}, 1.0)
+        (sent,) = conn.take_outbox()
+        conn.receive(orjson.dumps([3, orjson.loads(sent)[1], {"status": "Accepted"}]), 1.1)
+    assert tally == {("ClearCache", "Accepted"): 2}

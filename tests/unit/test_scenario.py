@@ -68,6 +68,24 @@ def test_defaults_and_overrides() -> None:
         ("[run]\nduration_s = true", "run.duration_s", "a number"),
         ("fleet = 3", "fleet", "must be a table"),
         ("wat = 1", "wat", "unknown key"),
+        ("[metrics]\nport = 70000", "metrics.port", "0 to 65535"),
+        ('[metrics]\nport = "9464"', "metrics.port", "an integer"),
+        ("[metrics]\nhold_s = -1", "metrics.hold_s", ">= 0"),
+        ("[metrics]\nlisten = 1", "metrics.listen", "unknown key"),
+        ('[[csms.commands]]\naction = "Fly"', "csms.commands[0].action", "no default payload"),
+        ("[[csms.commands]]\nrate_per_s = 1", "csms.commands[0].action", "missing"),
+        (
+            '[[csms.commands]]\naction = "Reset"\nshare = 1.5',
+            "csms.commands[0].share",
+            "(0, 1]",
+        ),
+        (
+            '[[csms.commands]]\naction = "Reset"\nrate_per_s = 0',
+            "csms.commands[0].rate_per_s",
+            "positive",
+        ),
+        ('[[csms.commands]]\naction = "Reset"\nevery = 1', "csms.commands[0].every", "unknown"),
+        ("[csms]\ncommands = 3", "csms.commands", "array"),
     ],
 )
 def test_errors_name_file_key_and_value(text: str, key: str, shown: str) -> None:
@@ -87,3 +105,36 @@ def test_invalid_toml_and_missing_file() -> None:
 
 def test_integers_are_accepted_where_numbers_are_expected() -> None:
     assert parse("[run]\nduration_s = 30").duration_s == 30.0
+
+
+def test_metrics_and_csms_commands() -> None:
+    scenario = parse(
+        """
+        [metrics]
+        port = 9464
+        host = "0.0.0.0"
+        [[csms.commands]]
+        action = "TriggerMessage"
+        rate_per_s = 2.5
+        share = 0.5
+        [[csms.commands]]
+        action = "DataTransfer"
+        payload = { vendorId = "acme", messageId = "ping" }
+        """
+    )
+    assert scenario.metrics.enabled and scenario.metrics.port == 9464
+    assert scenario.metrics.host == "0.0.0.0"
+    trigger, transfer = scenario.csms_commands
+    assert trigger.payload == {"requestedMessage": "Heartbeat"}  # the default
+    assert (trigger.rate_per_s, trigger.share) == (2.5, 0.5)
+    assert transfer.payload == {"vendorId": "acme", "messageId": "ping"}
+    assert not parse("").metrics.enabled
+    assert parse("").with_metrics(port=0, host=None).metrics.port == 0
+
+
+def test_a_command_share_picks_a_stable_part_of_the_fleet() -> None:
+    scenario = parse('[[csms.commands]]\naction = "Reset"\nshare = 0.3')
+    (command,) = scenario.csms_commands
+    chosen = [i for i in range(10_000) if command.targets(f"SF-{i:06d}")]
+    assert 2700 < len(chosen) < 3300
+    assert chosen == [i for i in range(10_000) if command.targets(f"SF-{i:06d}")]
