@@ -246,3 +246,47 @@ def test_master_fleet_tab_sums_its_workers(tmp_path: Path, csms: CsmsProcess) ->
     for key in ("planned", "connected", "booted", "transactions"):
         assert total[key] == sum(int(str(w[key])) for w in workers), (key, rows)
     assert total["connected"] == 60
+
+
+@pytest.mark.timeout(90)
+def test_the_locust_process_serves_prometheus_metrics(tmp_path: Path, csms: CsmsProcess) -> None:
+    """--simfleet-metrics-port: the Locust process serves its engine child's metrics."""
+    prefix = tmp_path / "run"
+    scenario = small_scenario(tmp_path, duration=60)
+    log = tmp_path / "locust.log"
+    with log.open("wb") as sink:
+        locust = subprocess.Popen(
+            [
+                *SIMFLEET,
+                "locust",
+                *headless(scenario, csms.url, prefix, 40),
+                "--simfleet-metrics-port",
+                "0",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    try:
+        url = ""
+        deadline = time.monotonic() + 30
+        while not url and time.monotonic() < deadline:
+            match = re.search(r"simfleet metrics at (http://\S+)", log.read_text(errors="replace"))
+            url = match.group(1) if match else ""
+            assert locust.poll() is None or url, log.read_text(errors="replace")
+            time.sleep(0.2)
+        assert url, log.read_text(errors="replace")
+        booted = 0.0
+        while booted < 40 and time.monotonic() < deadline + 10:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                text = response.read().decode()
+            match = re.search(r"^simfleet_fleet_booted_chargers\{[^}]*\} (\S+)$", text, re.M)
+            booted = float(match.group(1)) if match else 0.0
+            time.sleep(0.5)
+        assert booted == 40, text
+        assert 'simfleet_ocpp_calls_total{action="BootNotification"' in text
+        assert 'simfleet_process_cpu_seconds_total{scenario="test-small",worker="0"}' in text
+        assert re.search(r'worker="main"\} [0-9.e+]+$', text, re.M)  # the Locust process
+        assert locust.wait(timeout=60) == 0, log.read_text(errors="replace")[-4000:]
+    finally:
+        stop_process(locust)
