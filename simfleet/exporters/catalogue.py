@@ -113,3 +113,15 @@ def series_names(spec: MetricSpec) -> tuple[str, ...]:
     if spec.type == "histogram":
         return (f"{spec.name}_bucket", f"{spec.name}_sum", f"{spec.name}_count")
     return (spec.name,)
+
+
+def catalogue_markdown() -> str:
+    """The README's metric catalogue table (a test keeps the README equal to it)."""
+    rows = [
+        "| metric | type | labels (besides `scenario`) | meaning |",
+        "|---|---|---|---|",
+    ]
+    for spec in CATALOGUE:
+        labels = ", ".join(f"`{label}`" for label in spec.labels) or "none"
+        rows.append(f"| `{spec.name}` | {spec.type} | {labels} | {spec.help} |")
+    return "\n".join(rows)

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from simfleet.exporters.catalogue import CATALOGUE, LATENCY_BUCKETS_S, family_name
+from simfleet.exporters.catalogue import (
+    CATALOGUE,
+    LATENCY_BUCKETS_S,
+    catalogue_markdown,
+    family_name,
+)
 from simfleet.exporters.prometheus import FleetCollector, RunInfo, families_by_name
 from simfleet.scenario.model import Scenario
 from simfleet.sim.fleet import build_agents
@@ -202,3 +208,11 @@ def test_lag_meter_reports_the_worst_of_each_window() -> None:
 
 def test_resident_memory_is_plausible() -> None:
     assert 10e6 < resident_bytes() < 10e9
+
+
+def test_the_readme_catalogue_is_the_catalogue() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- catalogue:start -->\n", 1)[1].split("\n<!-- catalogue:end -->")[0]
+    assert block == catalogue_markdown(), (
+        "README's metric table is stale: paste catalogue_markdown()"
+    )
