@@ -162,7 +162,7 @@ def test_variables(dashboard: dict[str, Any]) -> None:
     assert dict(variable_queries(dashboard)) == {
         "scenario": "label_values(simfleet_run_info, scenario)",
         "worker": 'label_values(simfleet_process_cpu_seconds_total{scenario=~"$scenario"}, worker)',
-        "action": 'label_values(simfleet_ocpp_calls_total{scenario=~"$scenario"}, action)',
+        "action": 'label_values(simfleet_ocpp_messages_total{scenario=~"$scenario"}, action)',
     }
     for name in ("scenario", "worker", "action"):
         assert variables[name]["multi"] is True
