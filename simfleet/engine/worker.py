@@ -31,7 +31,7 @@ from simfleet.scenario.model import Scenario
 from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.fleet import build_agents, connect_at, shard
 from simfleet.sim.probe import LagMeter, cpu_seconds, resident_bytes
-from simfleet.sim.scan import SCAN_EVERY_S, scan
+from simfleet.sim.scan import SCAN_SLICE, FleetScan, combine, scan
 from simfleet.sim.stats import Recorder
 
 SNAPSHOT_EVERY_S = 0.1
@@ -102,7 +102,8 @@ class _Worker:
         self.scheduler = Scheduler(self.loop, self.clock)
         scenario = job.scenario
         indices = shard(scenario.chargers, job.workers, job.worker)
-        agents = build_agents(scenario, indices, self.recorder, job.start_at)
+        self.agents = build_agents(scenario, indices, self.recorder, job.start_at)
+        agents = self.agents
         self.slots = [Slot(agent, self.recorder) for agent in agents]
         self.recorder.planned = len(self.slots)
         self.rng = np.random.default_rng(
@@ -135,7 +136,7 @@ class _Worker:
     async def report(self) -> None:
         gauges = GaugeRefresher(self.recorder, self.clock)
         while not self.stopping.set:
-            gauges.refresh([slot.agent for slot in self.slots])
+            gauges.refresh(self.agents)
             self.send(TAG_SNAPSHOT)
             await asyncio.sleep(SNAPSHOT_EVERY_S)
 
@@ -160,27 +161,32 @@ class _Worker:
 
 class GaugeRefresher:
     """Keeps a recorder's scanned gauges and process health fresh, from a periodic loop: the
-    loop's lateness is the lag, and the fleet is scanned once per `SCAN_EVERY_S`."""
+    loop's lateness is the lag, and each call scans the next slice of the fleet (all of it
+    every `len(agents) / SCAN_SLICE` calls)."""
 
     def __init__(self, recorder: Recorder, clock: Callable[[], float]) -> None:
         self.recorder = recorder
         self.clock = clock
         self.lag = LagMeter()
         self.expected = 0.0
-        self.next_scan = 0.0
+        self.next_slice = 0
+        self.slices: dict[int, FleetScan] = {}  # slice start -> its latest scan
 
     def refresh(self, agents: list[ChargerAgent], period_s: float = SNAPSHOT_EVERY_S) -> None:
         now = self.clock()
         if self.expected:
             self.lag.woke(self.expected, now)
-        if now >= self.next_scan:
-            self.next_scan = now + SCAN_EVERY_S
-            self.recorder.scan = scan(agents, now)
-            self.recorder.process = {
-                "cpu_s": cpu_seconds(),
-                "rss_bytes": float(resident_bytes()),
-                "loop_lag_s": self.lag.lag_s,
-            }
+        start = self.next_slice if self.next_slice < len(agents) else 0
+        self.slices[start] = scan(agents[start : start + SCAN_SLICE], now)
+        self.next_slice = start + SCAN_SLICE
+        if self.next_slice >= len(agents):  # a full round: forget slices of a shrunk fleet
+            self.slices = {k: v for k, v in self.slices.items() if k < len(agents) or k == 0}
+        self.recorder.scan = combine(self.slices.values())
+        self.recorder.process = {
+            "cpu_s": cpu_seconds(),
+            "rss_bytes": float(resident_bytes()),
+            "loop_lag_s": self.lag.lag_s,
+        }
         # Lateness is measured from here: the scan's own time is not the loop's lag.
         self.expected = self.clock() + period_s
 

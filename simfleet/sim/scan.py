@@ -1,7 +1,9 @@
 """A look over a process's chargers: what they show now (statuses, transactions, power).
 
-Run once a second by whoever reports (worker, Locust engine child), never per message: the
-hot path only counts events, and these gauges are states, cheaper to read than to track.
+Run by whoever reports (worker, Locust engine child), a slice of the chargers per report tick,
+never per message: the hot path only counts events, and these gauges are states, cheaper to
+read than to track. Slices keep the event loop free: a whole 20,000-charger scan at once would
+hold it for ~70 ms, which the chargers due meanwhile would report as CSMS latency.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from dataclasses import dataclass, field
 
 from simfleet.sim.agent import ChargerAgent
 
-#: How often the fleet is scanned (seconds).
-SCAN_EVERY_S = 1.0
+#: Chargers scanned per report tick (~1.7 ms of CPU): 5,000 per second at 10 ticks a second.
+SCAN_SLICE = 500
 
 
 @dataclass(slots=True)
@@ -55,4 +57,18 @@ def scan(agents: Iterable[ChargerAgent], now: float) -> FleetScan:
             energy += battery.register_wh - battery.initial_wh
     out.power_w = power
     out.energy_wh = energy
+    return out
+
+
+def combine(parts: Iterable[FleetScan]) -> FleetScan:
+    """The scans of several slices as one."""
+    out = FleetScan()
+    for part in parts:
+        out.booted += part.booted
+        out.power_w += part.power_w
+        out.energy_wh += part.energy_wh
+        for key, n in part.connectors.items():
+            out.connectors[key] = out.connectors.get(key, 0) + n
+        for key, n in part.active.items():
+            out.active[key] = out.active.get(key, 0) + n
     return out

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from simfleet.engine.worker import GaugeRefresher
 from simfleet.exporters.catalogue import (
     CATALOGUE,
     LATENCY_BUCKETS_S,
@@ -17,9 +18,10 @@ from simfleet.exporters.catalogue import (
 )
 from simfleet.exporters.prometheus import FleetCollector, RunInfo, families_by_name
 from simfleet.scenario.model import Scenario
+from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.fleet import build_agents
 from simfleet.sim.probe import LagMeter, resident_bytes
-from simfleet.sim.scan import FleetScan, scan
+from simfleet.sim.scan import SCAN_SLICE, FleetScan, scan
 from simfleet.sim.stats import Recorder, Snapshot
 
 INFO = RunInfo("unit", 42, "1.6")
@@ -216,3 +218,27 @@ def test_the_readme_catalogue_is_the_catalogue() -> None:
     assert block == catalogue_markdown(), (
         "README's metric table is stale: paste catalogue_markdown()"
     )
+
+
+def test_the_gauges_refresh_a_slice_per_tick_and_cover_the_fleet() -> None:
+    scenario = Scenario(chargers=1200)
+    recorder = Recorder()
+    agents = build_agents(scenario, range(1, 1201), recorder, 1000.0)
+    for agent in agents[:700]:
+        agent.charger.connectors[0].transaction_id = 1  # as if started
+    refresher = GaugeRefresher(recorder, lambda: 1000.0)
+    refresher.refresh(agents)
+
+    def connectors(some: list[ChargerAgent]) -> int:
+        return sum(len(agent.charger.connectors) for agent in some)
+
+    assert sum(recorder.scan.connectors.values()) == connectors(agents[:SCAN_SLICE])
+    refresher.refresh(agents)
+    refresher.refresh(agents)
+    whole = scan(agents, 1000.0)
+    assert recorder.scan == whole
+    assert whole.active == {"1.6": 700}
+    refresher.refresh(agents[:600])  # the fleet shrank (Locust): no stale slices survive
+    refresher.refresh(agents[:600])
+    assert sum(recorder.scan.connectors.values()) == connectors(agents[:600])
+    assert recorder.process["rss_bytes"] > 0
