@@ -3,8 +3,11 @@
 1. `simfleet run` with N chargers (5,000 by default) against the embedded CSMS, metrics on.
    Once every charger is connected: the parent's CPU over a window without scrapes, then over
    a window of K scrapes; the difference over K is the CPU one scrape costs the parent.
-2. In this process: the fleet scan (statuses, transactions, power, energy) that every worker
-   runs once a second, timed over N agents.
+2. In this process: the fleet scan (statuses, transactions, power, energy) that the workers
+   run a slice at a time, timed over N agents.
+3. In this process: one exposition (merge + families + text) of a wide case, 2 workers with
+   10 actions each and latencies spread over ~300 histogram buckets (a realistic run has few
+   actions and narrow latencies; this is the expensive end).
 
 Usage: python -m benchmarks.scrape [--chargers N] [--scrapes K] [--window S] [--out FILE]
 """
@@ -139,6 +142,44 @@ def measure_scan(chargers: int, repeats: int = 10) -> dict[str, Any]:
     return {"chargers": chargers, "scan_cpu_ms": per_scan * 1000}
 
 
+def measure_wide_exposition(repeats: int = 100) -> dict[str, Any]:
+    import random  # noqa: PLC0415
+
+    from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
+
+    from simfleet.exporters.prometheus import FleetCollector, RunInfo  # noqa: PLC0415
+    from simfleet.sim.stats import Recorder  # noqa: PLC0415
+
+    actions = [
+        "BootNotification",
+        "StatusNotification",
+        "Heartbeat",
+        "Authorize",
+        "StartTransaction",
+        "StopTransaction",
+        "MeterValues",
+        "DataTransfer",
+        "FirmwareStatusNotification",
+        "DiagnosticsStatusNotification",
+    ]
+    draw = random.Random(1)
+    snapshots = []
+    for worker in range(2):
+        recorder = Recorder()
+        for action in actions:
+            for i in range(2000):
+                error = None if i % 50 else "InternalError"
+                recorder.call_answered("1.6", action, draw.lognormvariate(-5, 1.5), error)
+        snapshots.append(recorder.snapshot(worker, time.time()))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(RunInfo("wide", 1, "1.6"), lambda: snapshots))
+    t0 = time.process_time()
+    for _ in range(repeats):
+        size = len(generate_latest(registry))
+    per = (time.process_time() - t0) / repeats
+    return {"actions": len(actions), "cpu_ms": per * 1000, "exposition_bytes": size}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chargers", type=int, default=5000)
@@ -149,6 +190,7 @@ def main() -> None:
     result = {
         "scrape": measure_scrapes(args.chargers, args.scrapes, args.window),
         "scan": measure_scan(args.chargers),
+        "wide_exposition": measure_wide_exposition(),
     }
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()
     print(text)
