@@ -86,3 +86,12 @@ class Meter(Protocol):
     def status_changed(self, connector_id: int, status: str, now: float) -> None:
         """The connector's OCPP status changes at `now` (energy flows only while Charging)."""
         ...
+
+    def set_limit(self, connector_id: int, limit_w: float, now: float) -> None:
+        """Smart charging: the connector may deliver at most `limit_w` from now (inf: none)."""
+        ...
+
+    def remote_start(self, connector_id: int, now: float) -> bool:
+        """The CSMS started a session remotely on a free connector: does an EV plug in now?
+        (The driver who used the app is there.) False leaves the connector waiting."""
+        ...

@@ -145,7 +145,17 @@ class ChargerAgent:
         for connector_id, plan in enumerate(self.plans, start=1):
             if plan.next_at <= t:
                 self._advance(connector_id, plan, t, now)
-        self.charger.step(now)
+        charger = self.charger
+        charger.step(now)
+        if charger.ready_to_reboot(now):
+            self._reset(t, now)
+
+    def _reset(self, t: float, now: float) -> None:
+        """A Reset the CSMS asked for (§5.13): reboot, offline for `reboot_s`, boot again."""
+        kind, self.charger.reset_pending = self.charger.reset_pending, ""
+        self.charger.reset_deadline = math.inf
+        self._reboot(t, now, f"{kind}Reset")
+        self.offline_until = max(self.offline_until, now + self.charger.settings.reboot_s)
 
     def stop(self, now: float) -> None:
         """End of the run: every EV leaves, so transactions are stopped and the CSMS told."""
@@ -174,6 +184,34 @@ class ChargerAgent:
             # Full already (a warm-start EV): say SuspendedEV at the next step, not later.
             due = t if battery.full else battery.full_at
             plan.next_at = min(plan.next_at, due)
+
+    def set_limit(self, connector_id: int, limit_w: float, now: float) -> None:
+        plan = self.plans[connector_id - 1]
+        t = self.sim(now)
+        plan.battery.set_limit(limit_w, t)
+        if plan.phase == Phase.CHARGING:  # the EV is full later (or sooner) now
+            plan.next_at = self._next_event(plan, plan.next_at)
+
+    def remote_start(self, connector_id: int, now: float) -> bool:
+        """The next planned driver of this connector is there now, and plugs in (they
+        started the session from the app); the charger then authorizes and starts."""
+        plan = self.plans[connector_id - 1]
+        if plan.phase == Phase.PLUGGED:
+            return True
+        if plan.phase != Phase.IDLE or not plan.visits:
+            return False
+        t = self.sim(now)
+        visit = plan.visits.pop()
+        plan.visit = visit
+        plan.attempt = 0  # the CSMS presented the token: the driver presents none
+        plan.asked_at = t
+        plan.departs_at = t + _stay_s(visit)
+        plan.stop_at = math.inf
+        plan.battery.plug_in(visit, t)
+        self.charger.cable_in(connector_id, now)
+        plan.phase = Phase.PLUGGED
+        plan.next_at = t
+        return True
 
     # -- the plan ------------------------------------------------------------------------------
 
@@ -318,9 +356,10 @@ class ChargerAgent:
                 plan.phase = Phase.LEAVING  # the session is over; the EV leaves as planned
         self.charger.fault(cid, episode.error_code, now)
 
-    def _reboot(self, t: float, now: float) -> None:
-        """Power loss: sessions end (StopTransaction PowerLoss, sent once back online)."""
-        self.charger.reboot("PowerLoss", now)  # reads the meters while the EVs are still there
+    def _reboot(self, t: float, now: float, reason: str = "PowerLoss") -> None:
+        """Power loss or reset: sessions end (StopTransaction with `reason`, sent once back
+        online if it could not be sent before)."""
+        self.charger.reboot(reason, now)  # reads the meters while the EVs are still there
         for plan in self.plans:
             if plan.phase != Phase.IDLE:
                 plan.battery.unplug(t)
@@ -362,3 +401,10 @@ class _Episodes:
     def clear(self) -> None:
         self._edges.clear()
         self.next_at = math.inf
+
+
+def _stay_s(visit: Visit) -> float:
+    """How long a visit lasts once the EV is plugged in (a day if it leaves when full)."""
+    if math.isnan(visit.depart_s):
+        return 86_400.0
+    return max(60.0, visit.depart_s - visit.arrive_s)

@@ -83,6 +83,7 @@ def settings_for(scenario: Scenario, index: int, hardware: Hardware) -> ChargerS
         measurands=model.measurands_ac if hardware.ac else model.measurands_dc,
         ac=hardware.ac,
         clock_aligned_s=model.clock_aligned_s,
+        phases=hardware.phases,
     )
 
 

@@ -40,6 +40,16 @@ class SteadyMeter:
     def read(self, connector_id: int, now: float) -> Reading:
         return Reading(self.energy_wh(connector_id, now), 1000.0, (1.45, 1.45, 1.45), 230.0, 16.0)
 
+    def set_limit(self, connector_id: int, limit_w: float, now: float) -> None:
+        self.limits[connector_id] = limit_w
+
+    def remote_start(self, connector_id: int, now: float) -> bool:
+        return self.driver_present
+
+    def __init__(self) -> None:
+        self.limits: dict[int, float] = {}
+        self.driver_present = True
+
 
 class Csms:
     """Answers the charger's CALLs the way a CSMS would, and remembers what it saw."""
@@ -238,14 +248,14 @@ def test_busy_connector_refuses_a_second_car() -> None:
 
 def test_csms_commands_not_handled_yet_are_answered_honestly() -> None:
     charger, csms, recorder = booted()
-    charger.receive(b'[2, "c1", "Reset", {"type": "Soft"}]', 1.0)
+    charger.receive(b'[2, "c1", "UpdateFirmware", {"location": "x", "retrieveDate": "x"}]', 1.0)
     charger.receive(b'[2, "c2", "MakeCoffee", {}]', 1.0)
     assert csms.pending() == [
-        [4, "c1", "NotSupported", "Reset", {}],
+        [4, "c1", "NotSupported", "UpdateFirmware", {}],
         [4, "c2", "NotImplemented", "MakeCoffee", {}],
     ]
     assert recorder.commands == {
-        ("1.6", "Reset", "NotSupported"): 1,
+        ("1.6", "UpdateFirmware", "NotSupported"): 1,
         ("1.6", "MakeCoffee", "NotImplemented"): 1,
     }
 

@@ -8,9 +8,9 @@ behaviour models); this class only knows how a 1.6 charger says so.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final
 
 from simfleet.protocol.dialect import V16
@@ -18,9 +18,16 @@ from simfleet.protocol.errors import ErrorCode
 from simfleet.protocol.frames import Call, Payload
 from simfleet.protocol.ports import Meter, Observer
 from simfleet.protocol.session import NEVER, Malformed, OutgoingCall, RpcSession
-from simfleet.protocol.v16 import messages
+from simfleet.protocol.v16 import charging_commands, core_profile, messages
+from simfleet.protocol.v16.configuration import Configuration
+from simfleet.protocol.v16.local_auth import AuthorizationCache, AuthPolicy, LocalAuthList
+from simfleet.protocol.v16.smart_charging import ChargingProfiles
+from simfleet.protocol.v16.state import BootState, ChargerSettings, Connector, Status
+
+__all__ = ["BootState", "Charger16", "ChargerSettings", "Connector", "Status"]
 
 VERSION: Final = V16.version
+_TIMER_SEQ: Final = itertools.count()  # ties between timers run in the order they were set
 
 #: OCPP 1.6 §5: every CSMS-initiated action. Those the charger does not handle yet are answered
 #: NotSupported ("recognised but not supported"); anything else NotImplemented (OCPP-J §4.2.3).
@@ -56,82 +63,6 @@ KNOWN_CSMS_ACTIONS: Final = frozenset(
 )
 
 
-class Status(StrEnum):
-    """ChargePointStatus (OCPP 1.6 §7.7)."""
-
-    AVAILABLE = "Available"
-    PREPARING = "Preparing"
-    CHARGING = "Charging"
-    SUSPENDED_EV = "SuspendedEV"
-    SUSPENDED_EVSE = "SuspendedEVSE"
-    FINISHING = "Finishing"
-    RESERVED = "Reserved"
-    UNAVAILABLE = "Unavailable"
-    FAULTED = "Faulted"
-
-
-class BootState(StrEnum):
-    WAITING = "Waiting"  # not connected yet, or connected and the BootNotification in flight
-    PENDING = "Pending"  # CSMS said Pending/Rejected (or failed): retry at `boot_retry_at`
-    ACCEPTED = "Accepted"
-
-
-@dataclass(frozen=True, slots=True)
-class ChargerSettings:
-    """What a charger of a given model says about itself and how it paces its messages."""
-
-    identity: str
-    vendor: str
-    model: str
-    serial: str
-    firmware: str
-    connectors: int
-    heartbeat_interval_s: float
-    meter_interval_s: float
-    call_timeout_s: float
-    boot_retry_s: float
-    authorize_before_start: bool = True
-    max_offline_queue: int = 1000
-    #: MeterValuesSampledData (§9.1.17) and whether the connectors are AC.
-    measurands: tuple[str, ...] = ("Energy.Active.Import.Register", "Power.Active.Import")
-    ac: bool = True
-    #: ClockAlignedDataInterval (§9.1.7): Sample.Clock readings at whole multiples; 0 = off.
-    clock_aligned_s: float = 0.0
-
-
-class Connector:
-    """One connector's OCPP view: status and the transaction on it."""
-
-    __slots__ = (
-        "auth_status",
-        "connector_id",
-        "error_code",
-        "fail_start",
-        "id_tag",
-        "pending_stop",
-        "plugged",
-        "starting",
-        "status",
-        "transaction_id",
-    )
-
-    def __init__(self, connector_id: int) -> None:
-        self.connector_id = connector_id
-        self.status = Status.AVAILABLE
-        self.error_code = "NoError"
-        self.id_tag = ""
-        self.auth_status = ""  # the last Authorize answer for this connector ("" = none yet)
-        self.fail_start = ""  # an error code: the EV will not start after authorization
-        self.transaction_id: int | None = None
-        self.starting = False  # StartTransaction sent, no transactionId yet
-        self.pending_stop = ""  # a stop reason waiting for the transactionId
-        self.plugged = False  # a cable is in: a transaction may start
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.transaction_id is not None or self.starting
-
-
 class Charger16:
     """One OCPP 1.6J charge point."""
 
@@ -148,6 +79,19 @@ class Charger16:
         self.heartbeat_interval = settings.heartbeat_interval_s
         self.heartbeat_at = NEVER
         self.meter_interval = settings.meter_interval_s
+        self.clock_aligned_s = settings.clock_aligned_s
+        self.measurands = settings.measurands  # MeterValuesSampledData
+        self.stop_measurands = settings.measurands  # StopTxnSampledData
+        self._config: Configuration | None = None  # made on first use: most chargers never ask
+        self._timers: list[tuple[float, int, Callable[[float], None]]] = []
+        self.reset_pending = ""  # "Soft" | "Hard": the driver reboots the charger (§5.13)
+        self.reset_deadline = NEVER
+        self.firmware_status = "Idle"
+        self.diagnostics_status = "Idle"
+        # Smart charging and local authorization state, made on first use (memory per charger).
+        self._profiles: ChargingProfiles | None = None
+        self._local_list: LocalAuthList | None = None
+        self._cache: AuthorizationCache | None = None
         self.meter_at = NEVER
         self.clock_at = NEVER
         self._answered: dict[str, Callable[[OutgoingCall, float], None]] = {
@@ -198,10 +142,138 @@ class Charger16:
         wake = min(self.session.next_deadline, self.meter_at, self.clock_at)
         if self.session.online:  # heartbeats and boot retries wait for the connection
             wake = min(wake, self.boot_retry_at, self.heartbeat_at)
+        if self._timers:
+            wake = min(wake, self._timers[0][0])
+        if self.reset_pending:
+            wake = min(wake, self.reset_deadline if self.busy else 0.0)
         return wake
+
+    @property
+    def busy(self) -> bool:
+        """A CALL of ours is in flight or queued (a soft reset lets them finish first)."""
+        return self.session.in_flight is not None or self.session.queued > 0
+
+    def ready_to_reboot(self, now: float) -> bool:
+        """A Reset was accepted and its stop messages are out (or we waited long enough)."""
+        return bool(self.reset_pending) and (not self.busy or now >= self.reset_deadline)
+
+    def schedule(self, at: float, action: Callable[[float], None]) -> None:
+        """Run `action(now)` at `at` (firmware steps, timeouts, expiries...)."""
+        heapq.heappush(self._timers, (at, next(_TIMER_SEQ), action))
+
+    def _run_timers(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            heapq.heappop(timers)[2](now)
+
+    def reschedule_meter(self, now: float) -> None:
+        """Sampled and clock-aligned readings follow the current intervals (0 = off)."""
+        running = any(c.transaction_id is not None for c in self.connectors)
+        interval = self.meter_interval
+        self.meter_at = now + interval if running and interval > 0 else NEVER
+        aligned = self.clock_aligned_s
+        self.clock_at = _next_aligned(now, aligned) if running and aligned > 0 else NEVER
+
+    @property
+    def config(self) -> Configuration:
+        if self._config is None:
+            self._config = core_profile.default_configuration(self)
+        return self._config
+
+    @property
+    def profiles(self) -> ChargingProfiles:
+        if self._profiles is None:
+            c = self.config
+            self._profiles = ChargingProfiles(
+                len(self.connectors),
+                max_stack_level=c.integer("ChargeProfileMaxStackLevel"),
+                max_periods=c.integer("ChargingScheduleMaxPeriods"),
+                max_installed=c.integer("MaxChargingProfilesInstalled"),
+                allowed_units=c.members("ChargingScheduleAllowedChargingRateUnit"),
+            )
+        return self._profiles
+
+    @property
+    def local_list(self) -> LocalAuthList:
+        if self._local_list is None:
+            self._local_list = LocalAuthList()
+        return self._local_list
+
+    @property
+    def cache(self) -> AuthorizationCache:
+        if self._cache is None:
+            self._cache = AuthorizationCache(
+                enabled=self.config.flag("AuthorizationCacheEnabled"), local_list=self.local_list
+            )
+        return self._cache
+
+    @property
+    def auth_policy(self) -> AuthPolicy:
+        c = self.config
+        return AuthPolicy(
+            local_auth_list_enabled=c.flag("LocalAuthListEnabled"),
+            cache_enabled=c.flag("AuthorizationCacheEnabled"),
+            local_authorize_offline=c.flag("LocalAuthorizeOffline"),
+            local_pre_authorize=c.flag("LocalPreAuthorize"),
+            allow_offline_tx_for_unknown_id=c.flag("AllowOfflineTxForUnknownId"),
+            list_max_length=c.integer("LocalAuthListMaxLength"),
+            send_list_max_length=c.integer("SendLocalListMaxLength"),
+        )
+
+    def clear_authorization_cache(self) -> str:
+        return self.cache.clear()
+
+    def apply_limits(self, now: float) -> None:
+        """Every connector's composite limit to the meter, and a timer for the next change
+        (§3.13: the power follows the profiles as their periods begin and end)."""
+        profiles = self._profiles
+        if profiles is None:
+            return
+        phases = self.settings.phases
+        wake = NEVER
+        for connector in self.connectors:
+            cid = connector.connector_id
+            self.meter.set_limit(cid, profiles.limit(cid, now).to_watts(phases), now)
+            wake = min(wake, profiles.next_change(cid, now))
+        if wake < NEVER:
+            self.schedule(wake, self._limit_changed)
+
+    def _limit_changed(self, now: float) -> None:
+        self.apply_limits(now)
+
+    def remote_profile(self, connector_id: int, profile: Payload, now: float) -> None:
+        """RemoteStartTransaction's chargingProfile (§5.11): held for the new transaction."""
+        self.profiles.set_for_remote_start(connector_id, profile)
+
+    def remote_start(self, connector_id: int, id_tag: str, now: float) -> None:
+        """RemoteStartTransaction accepted (§5.11): Preparing, an EV if the driver is there,
+        Authorize first if AuthorizeRemoteTxRequests, then StartTransaction."""
+        connector = self.connectors[connector_id - 1]
+        if connector.status is Status.AVAILABLE and not self.meter.remote_start(connector_id, now):
+            # Nobody plugs in: Preparing until ConnectionTimeOut (§9.1.5), then Available.
+            self._set_status(connector, Status.PREPARING, now)
+            timeout = self.config.integer("ConnectionTimeOut")
+            self.schedule(now + timeout, lambda at: self.cancel_preparing(connector_id, at))
+        connector.id_tag = id_tag
+        connector.auth_status = ""
+        connector.fail_start = ""
+        if self.config.flag("AuthorizeRemoteTxRequests"):
+            payload = messages.authorize(id_tag)
+            self.session.call("Authorize", payload, now, now, context=connector_id)
+            return
+        connector.auth_status = "Accepted"
+        if connector.plugged and not connector.in_transaction:
+            self._start(connector, now)
+
+    @property
+    def charger_status(self) -> str:
+        """Connector 0's status: the charge point as a whole."""
+        return "Unavailable" if all(c.inoperative for c in self.connectors) else "Available"
 
     def step(self, now: float) -> None:
         """Do whatever is due at `now`: timeouts, boot retry, heartbeat, meter values."""
+        if self._timers:
+            self._run_timers(now)
         if self.session.next_deadline <= now:
             expired = self.session.expire(now)
             if expired is not None:
@@ -232,7 +304,7 @@ class Charger16:
     def _clock_sample(self, now: float) -> None:
         if self.clock_at <= now:
             due = self.clock_at
-            self.clock_at = _next_aligned(now, self.settings.clock_aligned_s)
+            self.clock_at = _next_aligned(now, self.clock_aligned_s)
             self._send_meter_values(due, now, "Sample.Clock")
 
     def receive(self, data: bytes | str, now: float) -> None:
@@ -304,7 +376,7 @@ class Charger16:
         connector = self.connectors[connector_id - 1]
         if connector.status is Status.PREPARING and not connector.in_transaction:
             connector.id_tag = ""
-            self._set_status(connector, Status.AVAILABLE, now)
+            self._set_status(connector, connector.free_status, now)
 
     def fault(self, connector_id: int, error_code: str, now: float) -> None:
         """A fault (§4.9): the transaction on the connector stops, the connector is Faulted.
@@ -324,7 +396,7 @@ class Charger16:
             if connector.status is Status.FAULTED:
                 connector.error_code = "NoError"
                 connector.id_tag = ""
-                self._set_status(connector, Status.AVAILABLE, now)
+                self._set_status(connector, connector.free_status, now)
         if connector_id == 0:
             self._report_charger_status("Available", "NoError", now)
 
@@ -343,8 +415,8 @@ class Charger16:
             connector.plugged = False
             connector.id_tag = ""
             connector.error_code = "NoError"
-            connector.status = Status.AVAILABLE
-            self.meter.status_changed(connector.connector_id, Status.AVAILABLE.value, now)
+            connector.status = connector.free_status  # ChangeAvailability survives reboots
+            self.meter.status_changed(connector.connector_id, connector.status.value, now)
         for dropped in self.session.clear_queue(keep_offline=True):
             self.observer.call_lost(VERSION, dropped.action)
         self.boot = BootState.WAITING
@@ -381,9 +453,9 @@ class Charger16:
         else:
             connector.pending_stop = ""
             connector.id_tag = ""
-        if connector.status not in (Status.AVAILABLE, Status.FAULTED):
+        if connector.status not in (Status.AVAILABLE, Status.UNAVAILABLE, Status.FAULTED):
             connector.error_code = "NoError"
-            self._set_status(connector, Status.AVAILABLE, now)
+            self._set_status(connector, connector.free_status, now)
 
     def is_charging(self, connector_id: int) -> bool:
         return self.connectors[connector_id - 1].status is Status.CHARGING
@@ -459,6 +531,9 @@ class Charger16:
             return
         connector.transaction_id = transaction_id
         self.observer.transaction_started(VERSION)
+        if self._profiles is not None:  # TxProfiles (and a remote start's) bind to it
+            self._profiles.transaction_started(connector.connector_id, now)
+            self.apply_limits(now)
         if connector.pending_stop:
             reason, connector.pending_stop = connector.pending_stop, ""
             self._send_stop(connector, reason, now)
@@ -471,10 +546,8 @@ class Charger16:
         if connector.status is Status.PREPARING:
             self._set_status(connector, Status.CHARGING, now)
         self._send_meter_values_of(connector, now, now, "Transaction.Begin")
-        if self.meter_at == NEVER:
-            self.meter_at = now + self.meter_interval
-        if self.clock_at == NEVER and self.settings.clock_aligned_s > 0:
-            self.clock_at = _next_aligned(now, self.settings.clock_aligned_s)
+        if self.meter_at == NEVER and self.clock_at == NEVER:
+            self.reschedule_meter(now)
 
     def _failed(self, outgoing: OutgoingCall, now: float) -> None:
         """A call of ours got a CALLERROR, timed out or was lost with the connection."""
@@ -495,7 +568,7 @@ class Charger16:
 
     def _after_stop(self, connector: Connector, now: float) -> None:
         """The transaction is over: Finishing while the EV is still plugged in."""
-        if connector.status is Status.AVAILABLE:
+        if connector.status in (Status.AVAILABLE, Status.UNAVAILABLE):
             connector.id_tag = ""  # the EV already left
         else:
             self._set_status(connector, Status.FINISHING, now)
@@ -503,6 +576,10 @@ class Charger16:
     # -- CSMS-initiated calls ------------------------------------------------------------------
 
     def _on_csms_call(self, call: Call, now: float) -> None:
+        handler = _HANDLERS.get(call.action)
+        if handler is not None:
+            self.observer.command_handled(VERSION, call.action, handler(self, call, now))
+            return
         if call.action in KNOWN_CSMS_ACTIONS:
             self.session.answer_error(call, ErrorCode.NOT_SUPPORTED, call.action)
             self.observer.command_handled(VERSION, call.action, "NotSupported")
@@ -522,13 +599,16 @@ class Charger16:
         assert connector.transaction_id is not None
         reading = self.meter.read(connector.connector_id, now)
         end = messages.sampled_values(
-            reading, self.settings.measurands, "Transaction.End", self.settings.ac
+            reading, self.stop_measurands, "Transaction.End", self.settings.ac
         )
         payload = messages.stop_transaction(
             connector.transaction_id, connector.id_tag, reading.energy_wh, now, reason, end
         )
         connector.transaction_id = None
         self.observer.transaction_stopped(VERSION)
+        if self._profiles is not None:  # §3.13.2: TxProfiles end with their transaction
+            self._profiles.transaction_ended(connector.connector_id)
+            self.apply_limits(now)
         self._call("StopTransaction", payload, now, now, keep_offline=True)
         if not any(c.transaction_id is not None for c in self.connectors):
             self.meter_at = NEVER
@@ -543,9 +623,7 @@ class Charger16:
         self, connector: Connector, due: float, now: float, context: str
     ) -> None:
         reading = self.meter.read(connector.connector_id, due)
-        sampled = messages.sampled_values(
-            reading, self.settings.measurands, context, self.settings.ac
-        )
+        sampled = messages.sampled_values(reading, self.measurands, context, self.settings.ac)
         payload = messages.meter_values(
             connector.connector_id, connector.transaction_id, sampled, due
         )
@@ -588,3 +666,6 @@ def _next_tick(due: float, interval: float, now: float) -> float:
     """The next periodic deadline after `due`; if we fell far behind, restart from `now`."""
     following = due + interval
     return following if following > now else now + interval
+
+
+_HANDLERS: Final = {**core_profile.HANDLERS, **charging_commands.HANDLERS}
