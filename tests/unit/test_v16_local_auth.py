@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
+from simfleet.protocol.timefmt import parse_iso_utc
 from simfleet.protocol.v16.local_auth import (
     Action,
     AuthorizationCache,
@@ -25,7 +26,6 @@ from simfleet.protocol.v16.local_auth import (
     LocalAuthList,
     Source,
     decide,
-    parse_datetime,
 )
 
 SCHEMAS = importlib.resources.files("ocpp") / "v16" / "schemas"
@@ -113,14 +113,14 @@ def version_conf(local: LocalAuthList, policy: AuthPolicy = ON) -> int:
         ("2023-11-14T22:13:20", T0),  # no offset: read as UTC
     ],
 )
-def test_parse_datetime(text: str, epoch: float) -> None:
-    assert parse_datetime(text) == pytest.approx(epoch)
+def test_parse_iso_utc(text: str, epoch: float) -> None:
+    assert parse_iso_utc(text) == pytest.approx(epoch)
 
 
 @pytest.mark.parametrize("bad", ["yesterday", "2023-13-14T00:00:00Z", "", 1_700_000_000, None])
-def test_parse_datetime_refuses(bad: object) -> None:
+def test_parse_iso_utc_refuses(bad: object) -> None:
     with pytest.raises(ValueError):
-        parse_datetime(bad)
+        parse_iso_utc(bad)
 
 
 # -- Local Authorization List (§3.5.2, §5.10, §5.15) --------------------------------------------
@@ -182,7 +182,7 @@ def test_expiry_date_is_kept_as_sent_and_applied_by_lookup_at() -> None:
     local = LocalAuthList()
     send(local, full(1, entry("A", expiryDate=FUTURE), entry("B", "Blocked", expiryDate=PAST)))
     assert local.lookup("A") == {"status": "Accepted", "expiryDate": FUTURE}
-    expires = parse_datetime(FUTURE)
+    expires = parse_iso_utc(FUTURE)
     assert local.lookup_at("A", expires - 1) == {"status": "Accepted", "expiryDate": FUTURE}
     assert local.lookup_at("A", expires) == {"status": "Expired", "expiryDate": FUTURE}
     assert local.lookup_at("B", T0) == {"status": "Blocked", "expiryDate": PAST}
@@ -357,7 +357,7 @@ def test_cache_entry_past_its_expiry_date_becomes_expired() -> None:
     cache = AuthorizationCache()
     cache.remember("A", id_tag_info(expiryDate=FUTURE), T0)
     cache.remember("B", id_tag_info("Blocked", expiryDate=PAST), T0)
-    expires = parse_datetime(FUTURE)
+    expires = parse_iso_utc(FUTURE)
     assert cache.lookup("A", expires - 0.001) == {"status": "Accepted", "expiryDate": FUTURE}
     assert cache.lookup("A", expires) == {"status": "Expired", "expiryDate": FUTURE}
     # "it SHALL be changed to expired in the Cache": it stays Expired.

@@ -15,12 +15,11 @@ import orjson
 import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
-from simfleet.protocol.timefmt import iso_utc
+from simfleet.protocol.timefmt import iso_utc, parse_iso_utc
 from simfleet.protocol.v16.smart_charging import (
     NO_LIMIT,
     ChargingProfiles,
     Limit,
-    parse_iso_utc,
 )
 
 SCHEMAS = importlib.resources.files("ocpp") / "v16" / "schemas"

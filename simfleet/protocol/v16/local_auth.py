@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
+
+from simfleet.protocol.timefmt import parse_iso_utc
 
 #: §3.5.2: "valid ... corresponding to IdTagInfo status values Accepted/ConcurrentTx"; Expired,
 #: Blocked and Invalid are NOT-valid. The same reading is used for the Authorization Cache.
@@ -33,23 +34,6 @@ AUTHORIZATION_STATUSES: Final = frozenset(
 )
 #: §7.48 UpdateType.
 UPDATE_TYPES: Final = frozenset({"Full", "Differential"})
-
-
-def parse_datetime(value: object) -> float:
-    """An OCPP dateTime (ISO 8601 / RFC 3339) as epoch seconds.
-
-    "Z", "z" and numeric offsets are honoured; a value without an offset is read as UTC (OCPP
-    timestamps are UTC in practice). Anything else raises `ValueError`.
-    """
-    if not isinstance(value, str):
-        raise ValueError(f"date-time must be a string, not {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value.strip().upper())
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 date-time: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def _key(id_tag: str) -> str:
@@ -66,7 +50,7 @@ def _id_tag_info(info: object) -> tuple[dict[str, Any], float]:
     parent = info.get("parentIdTag")
     if parent is not None and not isinstance(parent, str):
         raise ValueError("idTagInfo.parentIdTag must be a string")
-    expiry = parse_datetime(info["expiryDate"]) if "expiryDate" in info else math.inf
+    expiry = parse_iso_utc(info["expiryDate"]) if "expiryDate" in info else math.inf
     return dict(info), expiry
 
 

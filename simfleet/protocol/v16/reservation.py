@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from simfleet.protocol.v16.local_auth import parse_datetime
+from simfleet.protocol.timefmt import parse_iso_utc
 
 ConnectorStatus = Callable[[int], str]
 
@@ -128,7 +128,7 @@ class Reservations:
         parent = payload.get("parentIdTag")
         if parent is not None and not isinstance(parent, str):
             raise ValueError("parentIdTag must be a string")
-        expiry = parse_datetime(payload.get("expiryDate"))
+        expiry = parse_iso_utc(payload.get("expiryDate"))
 
         if not 0 <= connector_id <= self.connectors:
             return "Rejected"

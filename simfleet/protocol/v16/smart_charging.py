@@ -27,12 +27,11 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
 from simfleet.protocol.frames import Payload
-from simfleet.protocol.timefmt import iso_utc
+from simfleet.protocol.timefmt import iso_utc, parse_iso_utc
 
 DAY_S: Final = 86_400.0
 WEEK_S: Final = 7 * DAY_S
@@ -120,17 +119,6 @@ class Limit:
 
 
 NO_LIMIT: Final = Limit()
-
-
-def parse_iso_utc(text: str) -> float:
-    """ISO-8601 date-time -> epoch seconds; a time without an offset is read as UTC.
-
-    Raises ValueError when `text` is not a date-time.
-    """
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
