@@ -14,19 +14,15 @@ fractional digits (many CSMSs reject more).
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 import itertools
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator, FormatChecker
 from ocpp_csms import FleetRun, Recording, independent_csms_run, run_fleet
+from ocpp_schemas import OCPP_TIMESTAMP, violations
 
 from simfleet.protocol.ports import Reading
 from simfleet.protocol.v16 import messages
@@ -34,41 +30,8 @@ from simfleet.protocol.v16.charger import Status
 from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
 from simfleet.scenario import ScenarioError, parse, validate
 
-SCHEMAS = importlib.resources.files("ocpp") / "v16" / "schemas"
-#: RFC 3339 §5.6 date-time (what JSON schema's "date-time" format means).
-RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
-)
-#: What OCPP CSMSs accept in practice: UTC, "Z", at most millisecond precision.
-OCPP_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$", re.ASCII)
 #: Keys that carry a date-time in the charger-initiated 1.6 messages and their answers.
 DATE_TIME_KEYS = frozenset({"timestamp", "currentTime", "expiryDate"})
-
-FORMATS = FormatChecker()
-
-
-@FORMATS.checks("date-time", raises=ValueError)
-def _is_date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True  # "format" only constrains strings
-    if RFC3339.match(value) is None:
-        return False
-    datetime.fromisoformat(value.upper().replace("Z", "+00:00"))  # ValueError: not a real date
-    return True
-
-
-@functools.cache
-def validator(name: str) -> Draft4Validator:
-    schema = json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8-sig"))
-    Draft4Validator.check_schema(schema)
-    return Draft4Validator(schema, format_checker=FORMATS)
-
-
-def violations(name: str, payload: Any) -> list[str]:
-    return [
-        f"{name}: {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-        for e in validator(name).iter_errors(payload)
-    ]
 
 
 def date_times(payload: Any) -> Iterator[str]:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
-import jsonschema
-import ocpp
 import orjson
+from ocpp_schemas import check
 from test_charger16 import Csms, SteadyMeter, booted
 
 from simfleet.protocol.v16.charger import Charger16, Status
@@ -26,14 +23,8 @@ def command(charger: Charger16, action: str, payload: dict[str, Any], now: float
     charger.session.outbox[:0] = [f for f in frames if orjson.loads(f)[1] != "cmd"]
     answer = answers[0]
     if answer[0] == 3:  # every answer is valid by the official 1.6 schema of its action
-        jsonschema.validate(answer[2], _schema(f"{action}Response"))
+        check(f"{action}Response", answer[2])
     return answer[2] if answer[0] == 3 else answer
-
-
-def _schema(name: str) -> dict[str, Any]:
-    path = Path(ocpp.__file__).parent / "v16" / "schemas" / f"{name}.json"
-    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return schema
 
 
 class DriverMeter(SteadyMeter):

@@ -7,15 +7,10 @@ checked against the official 1.6 JSON schemas shipped in the `ocpp` package.
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
-import json
-import re
-from datetime import datetime
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator, FormatChecker
+from ocpp_schemas import check, validator
 
 from simfleet.protocol.timefmt import parse_iso_utc
 from simfleet.protocol.v16.local_auth import (
@@ -27,35 +22,6 @@ from simfleet.protocol.v16.local_auth import (
     Source,
     decide,
 )
-
-SCHEMAS = importlib.resources.files("ocpp") / "v16" / "schemas"
-RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
-)
-FORMATS = FormatChecker()
-
-
-@FORMATS.checks("date-time", raises=ValueError)
-def _is_date_time(value: object) -> bool:
-    # jsonschema checks "date-time" only with an optional package installed: check it here.
-    if not isinstance(value, str):
-        return True
-    if RFC3339.match(value) is None:
-        return False
-    datetime.fromisoformat(value.upper())
-    return True
-
-
-@functools.cache
-def _validator(name: str) -> Draft4Validator:
-    schema = json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8-sig"))
-    return Draft4Validator(schema, format_checker=FORMATS)
-
-
-def check(name: str, payload: Any) -> None:
-    errors = [e.message for e in _validator(name).iter_errors(payload)]
-    assert errors == [], f"{name}: {errors}"
-
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 PAST = "2023-11-14T22:00:00.000Z"  # before T0
@@ -315,7 +281,7 @@ def test_disabled_list_answers_not_supported_and_version_minus_1() -> None:
 )
 def test_malformed_send_local_list_raises(payload: dict[str, Any]) -> None:
     # What the schema refuses is the caller's CALLERROR, not an UpdateStatus.
-    assert _validator("SendLocalList").is_valid(payload) is False
+    assert validator("SendLocalList").is_valid(payload) is False
     local = LocalAuthList()
     with pytest.raises(ValueError):
         local.send(payload, ON)

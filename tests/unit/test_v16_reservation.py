@@ -7,48 +7,14 @@ confirmation are checked against the official 1.6 JSON schemas shipped in the `o
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
-import json
 import math
-import re
-from datetime import datetime
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator, FormatChecker
+from ocpp_schemas import check, validator
 
 from simfleet.protocol.timefmt import iso_utc
 from simfleet.protocol.v16.reservation import Reservation, Reservations
-
-SCHEMAS = importlib.resources.files("ocpp") / "v16" / "schemas"
-RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
-)
-FORMATS = FormatChecker()
-
-
-@FORMATS.checks("date-time", raises=ValueError)
-def _is_date_time(value: object) -> bool:
-    # jsonschema checks "date-time" only with an optional package installed: check it here.
-    if not isinstance(value, str):
-        return True
-    if RFC3339.match(value) is None:
-        return False
-    datetime.fromisoformat(value.upper())
-    return True
-
-
-@functools.cache
-def _validator(name: str) -> Draft4Validator:
-    schema = json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8-sig"))
-    return Draft4Validator(schema, format_checker=FORMATS)
-
-
-def check(name: str, payload: Any) -> None:
-    errors = [e.message for e in _validator(name).iter_errors(payload)]
-    assert errors == [], f"{name}: {errors}"
-
 
 T0 = 1_700_000_000.0
 HOUR = 3600.0
@@ -402,7 +368,7 @@ def test_release_when_a_connector_or_the_charge_point_goes_inoperative() -> None
     ],
 )
 def test_malformed_reserve_now_raises(payload: dict[str, Any]) -> None:
-    assert _validator("ReserveNow").is_valid(payload) is False
+    assert validator("ReserveNow").is_valid(payload) is False
     reservations = Reservations(2)
     with pytest.raises(ValueError):
         reservations.reserve(payload, Statuses(), T0)

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 import itertools
-import json
 import math
-import re
-from decimal import Decimal
 from typing import Any
 
-import orjson
 import pytest
-from jsonschema import Draft4Validator, FormatChecker
+from ocpp_schemas import violations as schema_violations
 
 from simfleet.protocol.timefmt import iso_utc, parse_iso_utc
 from simfleet.protocol.v16.smart_charging import (
@@ -22,29 +16,9 @@ from simfleet.protocol.v16.smart_charging import (
     Limit,
 )
 
-SCHEMAS = importlib.resources.files("ocpp") / "v16" / "schemas"
-OCPP_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$", re.ASCII)
-FORMATS = FormatChecker()
-
-
-@FORMATS.checks("date-time")
-def _is_date_time(value: object) -> bool:
-    return not isinstance(value, str) or OCPP_TIMESTAMP.match(value) is not None
-
-
-@functools.cache
-def validator(name: str) -> Draft4Validator:
-    # Schema and payload both read with Decimal floats, as the `ocpp` library does for the
-    # three 1.6 messages with "multipleOf": 0.1 (15.9 / 0.1 is not a whole float).
-    text = (SCHEMAS / f"{name}.json").read_text(encoding="utf-8-sig")
-    schema = json.loads(text, parse_float=Decimal)
-    Draft4Validator.check_schema(schema)
-    return Draft4Validator(schema, format_checker=FORMATS)
-
 
 def violations(name: str, payload: Any) -> list[str]:
-    data = json.loads(orjson.dumps(payload), parse_float=Decimal)
-    return [error.message for error in validator(name).iter_errors(data)]
+    return schema_violations(name, payload, ocpp_timestamps=True)
 
 
 #: Tuesday 2024-03-05 10:00:00 UTC.
