@@ -26,11 +26,11 @@ from simfleet.engine.connection import (
     retire,
     run_connection,
 )
+from simfleet.engine.probe import LagMeter, cpu_seconds, resident_bytes
 from simfleet.engine.scheduler import Scheduler
 from simfleet.scenario.model import Scenario
 from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.fleet import build_agents, connect_at, shard
-from simfleet.sim.probe import LagMeter, cpu_seconds, resident_bytes
 from simfleet.sim.scan import SCAN_SLICE, FleetScan, combine, scan
 from simfleet.sim.stats import Recorder
 

@@ -25,10 +25,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from simfleet import __version__
+from simfleet.engine.probe import cpu_seconds, resident_bytes
 from simfleet.exporters.catalogue import BY_NAME, LATENCY_BUCKETS_S, family_name
 from simfleet.scenario.model import Scenario
 from simfleet.sim.histogram import BUCKETS, GROWTH
-from simfleet.sim.probe import cpu_seconds, resident_bytes
 from simfleet.sim.stats import ActionSnapshot, Snapshot, merge
 
 #: Connection failure reasons (engine.connection.failure_reason) exposed before they happen.

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from simfleet.engine.probe import LagMeter, resident_bytes
 from simfleet.engine.worker import GaugeRefresher
 from simfleet.exporters.catalogue import (
     CATALOGUE,
@@ -20,7 +21,6 @@ from simfleet.exporters.prometheus import FleetCollector, RunInfo, families_by_n
 from simfleet.scenario.model import Scenario
 from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.fleet import build_agents
-from simfleet.sim.probe import LagMeter, resident_bytes
 from simfleet.sim.scan import SCAN_SLICE, FleetScan, scan
 from simfleet.sim.stats import Recorder, Snapshot
 
