@@ -9,6 +9,7 @@ import orjson
 from ocpp_schemas import check
 from test_charger16 import Csms, SteadyMeter, booted
 
+from simfleet.protocol.timefmt import iso_utc
 from simfleet.protocol.v16.charger import Charger16, Status
 from simfleet.sim.stats import Recorder
 
@@ -249,3 +250,61 @@ def test_local_list_and_cache_commands() -> None:
     assert command(charger, "GetLocalListVersion", {}) == {"listVersion": 3}
     assert command(charger, "ClearCache", {}) == {"status": "Accepted"}
     assert command(charger, "DataTransfer", {"vendorId": "acme"}) == {"status": "UnknownVendorId"}
+
+
+class CountingMeter(SteadyMeter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def set_limit(self, connector_id: int, limit_w: float, now: float) -> None:
+        super().set_limit(connector_id, limit_w, now)
+        self.calls += 1
+
+
+def test_profile_changes_arm_one_timer_not_one_per_change() -> None:
+    meter = CountingMeter()
+    charger, csms, _ = booted_with(meter)
+    start = iso_utc(10.0)
+    for profile_id, stack in ((1, 0), (2, 1), (3, 2)):  # three changes before the boundary
+        default = {
+            "chargingProfileId": profile_id,
+            "stackLevel": stack,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "startSchedule": start,
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 16.0},
+                    {"startPeriod": 600, "limit": 8.0},
+                ],
+            },
+        }
+        request = {"connectorId": 0, "csChargingProfiles": default}
+        assert command(charger, "SetChargingProfile", request, 10.0) == {"status": "Accepted"}
+    csms.serve(10.0)
+    assert meter.limits[1] == 16.0 * 230 * 3
+    meter.calls = 0
+    assert charger.next_wakeup() <= 610.0
+    charger.step(610.0)
+    assert meter.limits[1] == 8.0 * 230 * 3
+    assert meter.calls == 2  # once per connector: one timer fired, not three
+
+
+def test_remote_start_with_an_unusable_profile_is_rejected() -> None:
+    charger, csms, _ = booted_with(DriverMeter())
+    profile = {
+        "chargingProfileId": 9,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",  # §5.11: only a TxProfile may come
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}],
+        },
+    }
+    request = {"idTag": "APP1", "connectorId": 1, "chargingProfile": profile}
+    assert command(charger, "RemoteStartTransaction", request) == {"status": "Rejected"}
+    assert served(csms, 5.0) == []  # nothing started
+    assert charger.status_of(1) is Status.AVAILABLE

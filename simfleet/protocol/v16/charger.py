@@ -8,6 +8,7 @@ behaviour models); this class only knows how a 1.6 charger says so.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Callable
@@ -92,6 +93,7 @@ class Charger16:
         self._profiles: ChargingProfiles | None = None
         self._local_list: LocalAuthList | None = None
         self._cache: AuthorizationCache | None = None
+        self._limit_at = NEVER  # when the pending smart-charging timer fires
         self.meter_at = NEVER
         self.clock_at = NEVER
         self._answered: dict[str, Callable[[OutgoingCall, float], None]] = {
@@ -235,15 +237,21 @@ class Charger16:
             cid = connector.connector_id
             self.meter.set_limit(cid, profiles.limit(cid, now).to_watts(phases), now)
             wake = min(wake, profiles.next_change(cid, now))
-        if wake < NEVER:
-            self.schedule(wake, self._limit_changed)
+        # One timer for the next change: set, clear and transaction events all call this, and
+        # a timer each would fire (and re-arm) once per call, a chain that never dies.
+        if wake < NEVER and wake != self._limit_at:
+            self._limit_at = wake
+            self.schedule(wake, functools.partial(self._limit_changed, wake))
 
-    def _limit_changed(self, now: float) -> None:
-        self.apply_limits(now)
+    def _limit_changed(self, due: float, now: float) -> None:
+        if due == self._limit_at:  # else a later apply_limits replaced this timer
+            self._limit_at = NEVER
+            self.apply_limits(now)
 
-    def remote_profile(self, connector_id: int, profile: Payload, now: float) -> None:
-        """RemoteStartTransaction's chargingProfile (§5.11): held for the new transaction."""
-        self.profiles.set_for_remote_start(connector_id, profile)
+    def remote_profile(self, connector_id: int, profile: Payload) -> bool:
+        """RemoteStartTransaction's chargingProfile (§5.11): held for the new transaction;
+        False if it cannot be used."""
+        return self.profiles.set_for_remote_start(connector_id, profile)
 
     def remote_start(self, connector_id: int, id_tag: str, now: float) -> None:
         """RemoteStartTransaction accepted (§5.11): Preparing, an EV if the driver is there,

@@ -142,12 +142,14 @@ def remote_start(ch: Charger16, call: Call, now: float) -> str:
         return _reject_payload(ch, call, "idTag must be a string of 1..20 characters")
     requested = call.payload.get("connectorId")
     connector = _remote_start_connector(ch, requested)
-    if connector is None:
+    profile = call.payload.get("chargingProfile")
+    # §5.11: a chargingProfile the charger cannot use (not a TxProfile, ...) rejects the start.
+    if connector is None or (
+        profile is not None
+        and not (isinstance(profile, dict) and ch.remote_profile(connector.connector_id, profile))
+    ):
         return _answer(ch, call, {"status": "Rejected"}, "Rejected")
     ch.session.answer(call, {"status": "Accepted"})
-    profile = call.payload.get("chargingProfile")
-    if isinstance(profile, dict):
-        ch.remote_profile(connector.connector_id, profile, now)
     ch.remote_start(connector.connector_id, id_tag, now)
     return "Accepted"
 
@@ -192,7 +194,7 @@ def reset(ch: Charger16, call: Call, now: float) -> str:
     # §5.13: transactions end with reason SoftReset / HardReset, then the charger reboots (the
     # driver closes the connection; the next one starts with a BootNotification).
     for connector in ch.connectors:
-        if connector.transaction_id is not None:
+        if connector.in_transaction:  # one still starting stops as soon as it has its id
             ch.stop_transaction(connector.connector_id, f"{kind}Reset", now)
     ch.reset_pending = str(kind)
     ch.reset_deadline = now + RESET_GRACE_S
