@@ -154,7 +154,6 @@ class ControlledFleet:
                     self.link,
                     self.scheduler,
                     self.clock,
-                    self.new_delays(),
                     self.stopping,
                     self.new_delays,
                 )

@@ -95,11 +95,12 @@ async def run_connection(
     link: Link,
     scheduler: Scheduler,
     clock: Callable[[], float],
-    delays: Iterator[float],
     stopping: Stopping,
-    reset_delays: Callable[[], Iterator[float]],
+    new_delays: Callable[[], Iterator[float]],
 ) -> None:
-    """Keep one charger connected until the worker stops."""
+    """Keep one charger connected until the worker stops; `new_delays()` gives a fresh
+    backoff sequence (at the start and after each successful connection)."""
+    delays = new_delays()
     agent, recorder = slot.agent, slot.recorder
     url = charger_url(link.target, agent.identity)
     headers = [basic_auth_header(agent.identity, link.password)] if link.password else []
@@ -117,7 +118,7 @@ async def run_connection(
         if ever_connected:
             recorder.reconnects += 1
         ever_connected = True
-        delays = reset_delays()
+        delays = new_delays()
         await _pump(slot, ws, scheduler, clock)
         if stopping.set:
             break

@@ -14,7 +14,7 @@ import math
 import signal
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -148,7 +148,14 @@ class EmbeddedCsms:
             for pool in self._pools:
                 pool.remove(conn)
 
-    async def send_commands(self, rate: CsmsCommand, pool: _Pool) -> None:
+    def command_senders(self) -> list[Coroutine[Any, Any, None]]:
+        """One sender per configured command (run them as tasks while serving)."""
+        return [
+            self._send_commands(rate, pool)
+            for rate, pool in zip(self.commands, self._pools, strict=True)
+        ]
+
+    async def _send_commands(self, rate: CsmsCommand, pool: _Pool) -> None:
         """One command to a random targeted charger, at Poisson-distributed times."""
         clock = self._clock
         while True:
@@ -245,10 +252,7 @@ async def run_csms(
     server: Server
     async with csms.serve(host, port) as server:
         bound = next(iter(server.sockets)).getsockname()[1]
-        senders = [
-            loop.create_task(csms.send_commands(rate, pool))
-            for rate, pool in zip(csms.commands, csms._pools, strict=True)
-        ]
+        senders = [loop.create_task(sender) for sender in csms.command_senders()]
         on_ready(bound)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

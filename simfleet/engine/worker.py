@@ -127,7 +127,6 @@ class _Worker:
                     self.link,
                     self.scheduler,
                     self.clock,
-                    self.new_delays(),
                     self.stopping,
                     self.new_delays,
                 )

@@ -70,8 +70,9 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     _spec("simfleet_ocpp_frames_total", "counter", ("direction",),
           "WebSocket frames sent and received, of any kind (malformed ones included)."),
     _spec("simfleet_ocpp_messages_total", "counter", ("ocpp_version", "action", "direction"),
-          "OCPP messages by action and direction: sent are our CALLs and our answers to CSMS "
-          "commands, received are answers to our CALLs and CSMS commands."),
+          "OCPP messages by action and direction: sent are our CALLs that were answered or "
+          "timed out and our answers to CSMS commands, received are answers to our CALLs and "
+          "CSMS commands."),
     _spec("simfleet_ocpp_calls_total", "counter", ("ocpp_version", "action", "status"),
           "Charger-initiated CALLs by outcome: ok, error (CALLERROR), timeout, lost "
           "(connection gone or offline queue full)."),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -256,16 +256,3 @@ class MetricsServer:
 def run_info(scenario: Scenario) -> RunInfo:
     """The info labels of a scenario (its name, seed and OCPP versions)."""
     return RunInfo(scenario.name, scenario.seed, scenario.charger.ocpp_version)
-
-
-def families_by_name(collector: Collector) -> Mapping[str, Metric]:
-    """Collected families keyed by their catalogue name (for tests and the benchmark)."""
-    out: dict[str, Metric] = {}
-    for family in collector.collect():
-        name = family.name
-        if family.type == "counter":
-            name += "_total"
-        elif family.type == "info":
-            name += "_info"
-        out[name] = family
-    return out

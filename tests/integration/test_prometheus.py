@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, require_program, start_csms, stop_process, write_scenario
+from conftest import ROOT, require_program, small_scenario, start_csms, stop_process
 from dashboard_queries import concrete, load_dashboard, panel_queries, variable_queries
 
 from simfleet.exporters.catalogue import CATALOGUE, series_names
@@ -30,35 +30,8 @@ from simfleet.exporters.catalogue import CATALOGUE, series_names
 CHARGERS = 60
 RUN_S = 120  # ended by the fixture once the tests are done
 
-SCENARIO = f"""
-name = "prom-test"
-seed = 5
-
-[run]
-duration_s = {RUN_S}
-workers = 2
-
-[fleet]
-chargers = {CHARGERS}
-ramp_per_s = 200
-
-[charger]
-connectors = 2
-heartbeat_interval_s = 2
-meter_interval_s = 1
-
-[behaviour]
-idle_s = 1
-session_s = 3
-
-[timeouts]
-call_s = 5
-connect_s = 5
-
-[reconnect]
-min_s = 0.2
-max_s = 1
-"""
+#: Quick reconnects, so dropped connections come back within the run.
+RECONNECT = "\n[reconnect]\nmin_s = 0.2\nmax_s = 1\n"
 
 
 @dataclass
@@ -120,7 +93,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     )
     processes: list[subprocess.Popen[bytes]] = [csms.process]
     try:
-        scenario = write_scenario(tmp, SCENARIO)
+        scenario = small_scenario(tmp, chargers=CHARGERS, duration=RUN_S, workers=2)
+        with scenario.open("a", encoding="utf-8") as file:
+            file.write(RECONNECT)
         run_log = tmp / "run.log"
         with run_log.open("wb") as sink:
             run = subprocess.Popen(
@@ -191,7 +166,7 @@ def _wait_ready(live: Live, server: subprocess.Popen[bytes], log: Path) -> None:
 def test_prometheus_scrapes_the_endpoint(live: Live) -> None:
     [up] = live.query('up{job="simfleet"}')
     assert up["value"][1] == "1"
-    [planned] = live.query('simfleet_fleet_planned_chargers{scenario="prom-test"}')
+    [planned] = live.query('simfleet_fleet_planned_chargers{scenario="test-small"}')
     assert planned["value"][1] == str(CHARGERS)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from simfleet.engine.probe import LagMeter, resident_bytes
@@ -17,7 +18,7 @@ from simfleet.exporters.catalogue import (
     catalogue_markdown,
     family_name,
 )
-from simfleet.exporters.prometheus import FleetCollector, RunInfo, families_by_name
+from simfleet.exporters.prometheus import FleetCollector, RunInfo
 from simfleet.scenario.model import Scenario
 from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.fleet import build_agents
@@ -63,6 +64,19 @@ def worker_snapshot(worker: int) -> Snapshot:
 def collector() -> FleetCollector:
     snapshots = [worker_snapshot(0), worker_snapshot(1)]
     return FleetCollector(INFO, lambda: snapshots, clock=lambda: 1000.5)
+
+
+def families_by_name(collector: FleetCollector) -> dict[str, Metric]:
+    """Collected families keyed by their catalogue name."""
+    out: dict[str, Metric] = {}
+    for family in collector.collect():
+        name = family.name
+        if family.type == "counter":
+            name += "_total"
+        elif family.type == "info":
+            name += "_info"
+        out[name] = family
+    return out
 
 
 def values(collector: FleetCollector, name: str) -> dict[tuple[tuple[str, str], ...], float]:

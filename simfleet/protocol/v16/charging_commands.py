@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from simfleet.protocol.errors import ErrorCode
 from simfleet.protocol.frames import Call
+from simfleet.protocol.v16.core_profile import reject_payload
 
 if TYPE_CHECKING:
     from simfleet.protocol.v16.charger import Charger16
@@ -21,14 +21,12 @@ def set_charging_profile(ch: Charger16, call: Call, now: float) -> str:
     cid = call.payload.get("connectorId")
     profile = call.payload.get("csChargingProfiles")
     if type(cid) is not int or not isinstance(profile, dict):
-        ch.session.answer_error(call, ErrorCode.FORMAT_VIOLATION, "connectorId, csChargingProfiles")
-        return "FormationViolation"
+        return reject_payload(ch, call, "connectorId, csChargingProfiles")
     tx = ch.connectors[cid - 1].transaction_id if 1 <= cid <= len(ch.connectors) else None
     try:
         status = ch.profiles.set(cid, profile, now, tx)
     except (KeyError, TypeError, ValueError) as error:
-        ch.session.answer_error(call, ErrorCode.FORMAT_VIOLATION, str(error)[:200])
-        return "FormationViolation"
+        return reject_payload(ch, call, str(error))
     ch.session.answer(call, {"status": status})
     ch.apply_limits(now)
     return status
@@ -47,8 +45,7 @@ def clear_charging_profile(ch: Charger16, call: Call, now: float) -> str:
 def get_composite_schedule(ch: Charger16, call: Call, now: float) -> str:
     cid, duration = call.payload.get("connectorId"), call.payload.get("duration")
     if type(cid) is not int or type(duration) is not int:
-        ch.session.answer_error(call, ErrorCode.FORMAT_VIOLATION, "connectorId, duration")
-        return "FormationViolation"
+        return reject_payload(ch, call, "connectorId, duration")
     unit = call.payload.get("chargingRateUnit")
     conf = ch.profiles.get_composite_schedule_conf(
         cid, duration, unit if isinstance(unit, str) else None, now, ch.settings.phases
@@ -61,8 +58,7 @@ def send_local_list(ch: Charger16, call: Call, _now: float) -> str:
     try:
         status = ch.local_list.send(call.payload, ch.auth_policy)
     except (KeyError, TypeError, ValueError) as error:
-        ch.session.answer_error(call, ErrorCode.FORMAT_VIOLATION, str(error)[:200])
-        return "FormationViolation"
+        return reject_payload(ch, call, str(error))
     ch.session.answer(call, {"status": status})
     return status
 

@@ -26,10 +26,11 @@ def _answer(ch: Charger16, call: Call, payload: dict[str, Any], status: str) -> 
     return status
 
 
-def _reject_payload(ch: Charger16, call: Call, what: str) -> str:
-    """A payload we cannot use: the OCPP-J error a schema validator would give (§4.2.3)."""
-    ch.session.answer_error(call, ErrorCode.FORMAT_VIOLATION, what)
-    return "FormationViolation"
+def reject_payload(ch: Charger16, call: Call, what: str) -> str:
+    """A payload we cannot use: the OCPP-J error a schema validator would give (§4.2.3),
+    in the session's spelling (FormationViolation in 1.6); returns that code."""
+    ch.session.answer_error(call, ErrorCode.FORMAT_VIOLATION, what[:200])
+    return ch.session.dialect.spell(ErrorCode.FORMAT_VIOLATION)
 
 
 def _connector_id(ch: Charger16, call: Call, required: bool) -> int | None:
@@ -49,7 +50,7 @@ def change_availability(ch: Charger16, call: Call, now: float) -> str:
     kind = call.payload.get("type")
     cid = _connector_id(ch, call, required=True)
     if kind not in ("Inoperative", "Operative"):
-        return _reject_payload(ch, call, "type must be Inoperative or Operative")
+        return reject_payload(ch, call, "type must be Inoperative or Operative")
     if cid is None:
         return _answer(ch, call, {"status": "Rejected"}, "Rejected")
     targets = ch.connectors if cid == 0 else [ch.connectors[cid - 1]]
@@ -80,7 +81,7 @@ def change_availability(ch: Charger16, call: Call, now: float) -> str:
 def get_configuration(ch: Charger16, call: Call, _now: float) -> str:
     keys = call.payload.get("key")
     if keys is not None and not (isinstance(keys, list) and all(type(k) is str for k in keys)):
-        return _reject_payload(ch, call, "key must be a list of strings")
+        return reject_payload(ch, call, "key must be a list of strings")
     known, unknown = ch.config.get(keys or None)
     payload: dict[str, Any] = {"configurationKey": known}
     if unknown:
@@ -91,7 +92,7 @@ def get_configuration(ch: Charger16, call: Call, _now: float) -> str:
 def change_configuration(ch: Charger16, call: Call, now: float) -> str:
     key, value = call.payload.get("key"), call.payload.get("value")
     if type(key) is not str or type(value) is not str:
-        return _reject_payload(ch, call, "key and value must be strings")
+        return reject_payload(ch, call, "key and value must be strings")
     status = ch.config.change(key, value)
     ch.session.answer(call, {"status": status.value})
     if status is ConfigurationStatus.ACCEPTED:
@@ -128,7 +129,7 @@ def clear_cache(ch: Charger16, call: Call, _now: float) -> str:
 
 def data_transfer(ch: Charger16, call: Call, _now: float) -> str:
     if type(call.payload.get("vendorId")) is not str:
-        return _reject_payload(ch, call, "vendorId must be a string")
+        return reject_payload(ch, call, "vendorId must be a string")
     # §5.6: a vendor we do not know (we implement no vendor extension).
     return _answer(ch, call, {"status": "UnknownVendorId"}, "UnknownVendorId")
 
@@ -139,7 +140,7 @@ def data_transfer(ch: Charger16, call: Call, _now: float) -> str:
 def remote_start(ch: Charger16, call: Call, now: float) -> str:
     id_tag = call.payload.get("idTag")
     if type(id_tag) is not str or not 0 < len(id_tag) <= 20:
-        return _reject_payload(ch, call, "idTag must be a string of 1..20 characters")
+        return reject_payload(ch, call, "idTag must be a string of 1..20 characters")
     requested = call.payload.get("connectorId")
     connector = _remote_start_connector(ch, requested)
     profile = call.payload.get("chargingProfile")
@@ -174,7 +175,7 @@ def _remote_start_connector(ch: Charger16, requested: object) -> Connector | Non
 def remote_stop(ch: Charger16, call: Call, now: float) -> str:
     tx = call.payload.get("transactionId")
     if type(tx) is not int:
-        return _reject_payload(ch, call, "transactionId must be an integer")
+        return reject_payload(ch, call, "transactionId must be an integer")
     for connector in ch.connectors:
         if connector.transaction_id == tx:
             ch.session.answer(call, {"status": "Accepted"})
@@ -189,7 +190,7 @@ def remote_stop(ch: Charger16, call: Call, now: float) -> str:
 def reset(ch: Charger16, call: Call, now: float) -> str:
     kind = call.payload.get("type")
     if kind not in ("Soft", "Hard"):
-        return _reject_payload(ch, call, "type must be Soft or Hard")
+        return reject_payload(ch, call, "type must be Soft or Hard")
     ch.session.answer(call, {"status": "Accepted"})
     # §5.13: transactions end with reason SoftReset / HardReset, then the charger reboots (the
     # driver closes the connection; the next one starts with a BootNotification).
