@@ -27,10 +27,19 @@ class Ticker:
 
 
 def test_every_item_runs_at_its_times_in_order() -> None:
+    # The loop's own plain timers at the same instants: how late the machine itself makes
+    # any timer (a stall of the shared machine is not the scheduler's lateness).
+    control: list[float] = []
+
     async def main() -> list[Ticker]:
         loop = asyncio.get_running_loop()
         scheduler = Scheduler(loop, time.monotonic)
         start = time.monotonic()
+        for due in [start + 0.01 * k for k in range(20)] + [start + 0.25]:
+            loop.call_at(
+                loop.time() + (due - time.monotonic()),
+                lambda due=due: control.append(time.monotonic() - due),
+            )
         tickers = [Ticker([start + 0.01 * (i % 20), start + 0.25]) for i in range(3000)]
         for ticker in tickers:
             scheduler.update(ticker)
@@ -47,7 +56,7 @@ def test_every_item_runs_at_its_times_in_order() -> None:
         assert not ticker.times
         for due, ran in ticker.ran:
             assert ran >= due
-            assert ran - due < 0.2  # generous: shared machines are noisy
+            assert ran - due < 0.2 + max(control)  # generous: shared machines are noisy
 
 
 def test_rescheduling_earlier_and_cancelling() -> None:
