@@ -67,6 +67,35 @@ KNOWN_CSMS_ACTIONS: Final = frozenset(
 class Charger16:
     """One OCPP 1.6J charge point."""
 
+    # Slots, not a dict per charger: tens of thousands of them share a process (RSS budget).
+    __slots__ = (
+        "_cache",
+        "_config",
+        "_limit_at",
+        "_local_list",
+        "_profiles",
+        "_timers",
+        "boot",
+        "boot_retry_at",
+        "clock_aligned_s",
+        "clock_at",
+        "connectors",
+        "diagnostics_status",
+        "firmware_status",
+        "heartbeat_at",
+        "heartbeat_interval",
+        "measurands",
+        "meter",
+        "meter_at",
+        "meter_interval",
+        "observer",
+        "reset_deadline",
+        "reset_pending",
+        "session",
+        "settings",
+        "stop_measurands",
+    )
+
     version: Final = VERSION
 
     def __init__(self, settings: ChargerSettings, observer: Observer, meter: Meter) -> None:
@@ -96,11 +125,6 @@ class Charger16:
         self._limit_at = NEVER  # when the pending smart-charging timer fires
         self.meter_at = NEVER
         self.clock_at = NEVER
-        self._answered: dict[str, Callable[[OutgoingCall, float], None]] = {
-            "BootNotification": self._on_boot,
-            "Authorize": self._on_authorize,
-            "StartTransaction": self._on_start,
-        }
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -325,9 +349,9 @@ class Charger16:
                 self._failed(event, now)
                 return
             self.observer.call_answered(VERSION, event.action, now - event.intended_at, None)
-            handler = self._answered.get(event.action)
+            handler = _ANSWERED.get(event.action)
             if handler is not None:
-                handler(event, now)
+                handler(self, event, now)
         elif type(event) is Call:
             self._on_csms_call(event, now)
         elif type(event) is Malformed:
@@ -677,3 +701,10 @@ def _next_tick(due: float, interval: float, now: float) -> float:
 
 
 _HANDLERS: Final = {**core_profile.HANDLERS, **charging_commands.HANDLERS}
+
+#: What to do with the answer to one of our CALLs, by action (class-wide: no dict per charger).
+_ANSWERED: Final[dict[str, Callable[[Charger16, OutgoingCall, float], None]]] = {
+    "BootNotification": Charger16._on_boot,
+    "Authorize": Charger16._on_authorize,
+    "StartTransaction": Charger16._on_start,
+}
