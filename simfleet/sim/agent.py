@@ -230,8 +230,10 @@ class ChargerAgent:
             self._next_visit(plan)
             return
         charger = self.charger
-        if not (charger.accepted and charger.online):
-            plan.next_at = t + RETRY_WALL_S * self.scale  # the EV waits for the charger
+        if not charger.accepted:
+            # Not booted yet (a ramping fleet, a reboot): the EV waits for the charger. One
+            # that is merely offline takes the driver, and authorizes locally (§3.5.4).
+            plan.next_at = t + RETRY_WALL_S * self.scale
             return
         if charger.status_of(connector_id) is not Status.AVAILABLE:
             self._next_visit(plan)  # occupied, faulted or unavailable: the driver goes elsewhere

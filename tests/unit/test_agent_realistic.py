@@ -877,7 +877,9 @@ def test_a_sampled_fleet_keeps_its_invariants(no_plug: float) -> None:
         # wall second on average (an EV waiting on a down charger looks once a wall second).
         assert pump.steps <= 24 * 60
         assert pump.steps <= 5 * len(csms.frames)
-    assert sessions > 40  # the fleet did work
+    # The fleet did work. (Drivers who find a charger offline are refused unless the cache
+    # knows their token, §3.5.4: fewer sessions than when they waited for it to come back.)
+    assert sessions > 30
 
 
 def test_a_sampled_fleets_plans_are_followed() -> None:

@@ -19,9 +19,21 @@ from simfleet.protocol.errors import ErrorCode
 from simfleet.protocol.frames import Call, Payload
 from simfleet.protocol.ports import Meter, Observer
 from simfleet.protocol.session import NEVER, Malformed, OutgoingCall, RpcSession
-from simfleet.protocol.v16 import charging_commands, core_profile, messages
+from simfleet.protocol.v16 import (
+    charging_commands,
+    core_profile,
+    messages,
+    reservation_profile,
+)
 from simfleet.protocol.v16.configuration import Configuration
-from simfleet.protocol.v16.local_auth import AuthorizationCache, AuthPolicy, LocalAuthList
+from simfleet.protocol.v16.local_auth import (
+    Action,
+    AuthorizationCache,
+    AuthPolicy,
+    LocalAuthList,
+    decide,
+)
+from simfleet.protocol.v16.reservation import Reservation, Reservations
 from simfleet.protocol.v16.smart_charging import ChargingProfiles
 from simfleet.protocol.v16.state import BootState, ChargerSettings, Connector, Status
 
@@ -74,6 +86,7 @@ class Charger16:
         "_limit_at",
         "_local_list",
         "_profiles",
+        "_reservations",
         "_timers",
         "boot",
         "boot_retry_at",
@@ -122,6 +135,7 @@ class Charger16:
         self._profiles: ChargingProfiles | None = None
         self._local_list: LocalAuthList | None = None
         self._cache: AuthorizationCache | None = None
+        self._reservations: Reservations | None = None
         self._limit_at = NEVER  # when the pending smart-charging timer fires
         self.meter_at = NEVER
         self.clock_at = NEVER
@@ -229,22 +243,78 @@ class Charger16:
     def cache(self) -> AuthorizationCache:
         if self._cache is None:
             self._cache = AuthorizationCache(
-                enabled=self.config.flag("AuthorizationCacheEnabled"), local_list=self.local_list
+                enabled=self.auth_policy.cache_enabled, local_list=self.local_list
             )
         return self._cache
 
     @property
     def auth_policy(self) -> AuthPolicy:
-        c = self.config
-        return AuthPolicy(
-            local_auth_list_enabled=c.flag("LocalAuthListEnabled"),
-            cache_enabled=c.flag("AuthorizationCacheEnabled"),
-            local_authorize_offline=c.flag("LocalAuthorizeOffline"),
-            local_pre_authorize=c.flag("LocalPreAuthorize"),
-            allow_offline_tx_for_unknown_id=c.flag("AllowOfflineTxForUnknownId"),
-            list_max_length=c.integer("LocalAuthListMaxLength"),
-            send_list_max_length=c.integer("SendLocalListMaxLength"),
-        )
+        # Every session reads it: a charger nobody reconfigured shares the default one rather
+        # than building its configuration (kilobytes per charger) to read five keys.
+        if self._config is None:
+            return default_auth_policy()
+        return auth_policy_of(self._config)
+
+    @property
+    def reservations(self) -> Reservations:
+        if self._reservations is None:
+            self._reservations = Reservations(
+                len(self.connectors),
+                connector_zero_supported=self.config.flag("ReserveConnectorZeroSupported"),
+            )
+        return self._reservations
+
+    def status_name(self, connector_id: int) -> str:
+        """A connector's status, or the charge point's for 0 (what reservations judge by)."""
+        if connector_id == 0:
+            if all(c.status is Status.FAULTED for c in self.connectors):
+                return "Faulted"
+            return self.charger_status
+        return self.connectors[connector_id - 1].status.value
+
+    def held_by(self, connector: Connector) -> Reservation | None:
+        """The reservation holding the connector now, if any (§5.13)."""
+        reservations = self._reservations
+        if not reservations:
+            return None
+        return reservations.held(connector.connector_id, self.status_name)
+
+    def reservation_admits(self, connector: Connector, id_tag: str, now: float) -> bool:
+        """May `id_tag` use the connector? Yes unless a reservation holds it for someone else
+        (§5.13: the idTag or its parentIdTag, as the local list or cache knows it)."""
+        held = self.held_by(connector)
+        return held is None or held.admits(id_tag, self._known_parent(id_tag, now))
+
+    def _known_parent(self, id_tag: str, now: float) -> str | None:
+        info = None
+        if self._local_list is not None:
+            info = self._local_list.lookup_at(id_tag, now)
+        if info is None and self._cache is not None:
+            info = self._cache.lookup(id_tag, now)
+        parent = (info or {}).get("parentIdTag")
+        return parent if isinstance(parent, str) else None
+
+    def show_reservations(self, now: float) -> None:
+        """Free connectors a reservation holds read Reserved, the others Available (§4.9)."""
+        for connector in self.connectors:
+            if connector.in_transaction or connector.status not in (
+                Status.AVAILABLE,
+                Status.RESERVED,
+            ):
+                continue
+            wanted = Status.RESERVED if self.held_by(connector) else connector.free_status
+            if connector.status is not wanted:
+                self._put_status(connector, wanted, now)
+
+    def expire_reservations(self, now: float) -> None:
+        """A reservation's expiryDate came (§5.13 (2)): its connector is free again."""
+        if self._reservations is not None and self._reservations.expire(now):
+            self.show_reservations(now)
+
+    def release_reservations(self, connector_id: int, now: float) -> None:
+        """§5.13 (3): a connector (0: the charge point) went Faulted or Unavailable."""
+        if self._reservations and self._reservations.release(connector_id):
+            self.show_reservations(now)
 
     def clear_authorization_cache(self) -> str:
         return self.cache.clear()
@@ -281,14 +351,16 @@ class Charger16:
         """RemoteStartTransaction accepted (§5.11): Preparing, an EV if the driver is there,
         Authorize first if AuthorizeRemoteTxRequests, then StartTransaction."""
         connector = self.connectors[connector_id - 1]
-        if connector.status is Status.AVAILABLE and not self.meter.remote_start(connector_id, now):
+        connector.id_tag = id_tag  # a reservation for this idTag lets its driver plug in
+        connector.auth_status = ""
+        connector.fail_start = ""
+        if connector.status in (Status.AVAILABLE, Status.RESERVED) and not self.meter.remote_start(
+            connector_id, now
+        ):
             # Nobody plugs in: Preparing until ConnectionTimeOut (§9.1.5), then Available.
             self._set_status(connector, Status.PREPARING, now)
             timeout = self.config.integer("ConnectionTimeOut")
             self.schedule(now + timeout, lambda at: self.cancel_preparing(connector_id, at))
-        connector.id_tag = id_tag
-        connector.auth_status = ""
-        connector.fail_start = ""
         if self.config.flag("AuthorizeRemoteTxRequests"):
             payload = messages.authorize(id_tag)
             self.session.call("Authorize", payload, now, now, context=connector_id)
@@ -366,7 +438,13 @@ class Charger16:
     def cable_in(self, connector_id: int, now: float) -> bool:
         """An EV is plugged in (Preparing until a token is accepted); False if busy."""
         connector = self.connectors[connector_id - 1]
-        if connector.status is not Status.AVAILABLE or connector.in_transaction:
+        if connector.in_transaction or not (
+            connector.status is Status.AVAILABLE
+            or (  # the driver who reserved it, started from the app (RemoteStart)
+                connector.status is Status.RESERVED
+                and self.reservation_admits(connector, connector.id_tag, now)
+            )
+        ):
             return False
         connector.plugged = True
         self._set_status(connector, Status.PREPARING, now)
@@ -384,20 +462,56 @@ class Charger16:
         if connector.in_transaction or connector.status not in (
             Status.AVAILABLE,
             Status.PREPARING,
+            Status.RESERVED,
         ):
             return False
+        if not self.reservation_admits(connector, id_tag, now):
+            return False  # reserved for someone else (§5.13)
         connector.id_tag = id_tag
         connector.auth_status = ""
         connector.fail_start = fail_start
-        if connector.status is Status.AVAILABLE:
+        if connector.status is not Status.PREPARING:
             self._set_status(connector, Status.PREPARING, now)
-        if self.settings.authorize_before_start:
+        if not self.settings.authorize_before_start:
+            if connector.plugged:
+                self._start(connector, now)
+            return True
+        status = self._authorize_locally(id_tag, now)
+        if status:
+            self._authorized(connector, status, now)
+        else:
             self.session.call(
                 "Authorize", messages.authorize(id_tag), now, now, context=connector_id
             )
-        elif connector.plugged:
-            self._start(connector, now)
         return True
+
+    def _authorize_locally(self, id_tag: str, now: float, offline: bool = False) -> str:
+        """§3.5: the AuthorizationStatus the local list, the cache and the offline rules give
+        `id_tag` without asking the CSMS, or "" when the charger must send Authorize."""
+        policy = self.auth_policy
+        online = not offline and self.session.online and self.boot is BootState.ACCEPTED
+        if online and not policy.local_pre_authorize:
+            return ""  # the common case, without a lookup
+        decision = decide(id_tag, online, now, policy, self.local_list, self.cache)
+        return "" if decision.action is Action.ASK else decision.status
+
+    def _authorized(self, connector: Connector, status: str, now: float) -> None:
+        """The token presented on the connector is `status` (Authorize.conf or a local
+        decision): an accepted one starts the transaction once the cable is in."""
+        connector.auth_status = status
+        if (
+            status == "Accepted"
+            and connector.status is Status.PREPARING
+            and connector.plugged
+            and not connector.in_transaction
+        ):
+            if connector.fail_start:
+                # The EV does not respond (no PWM / no communication): no transaction.
+                connector.error_code = connector.fail_start
+                connector.fail_start = ""
+                self._set_status(connector, Status.FINISHING, now)
+                return
+            self._start(connector, now)
 
     def auth_status(self, connector_id: int) -> str:
         """The last Authorize answer for the connector ("" while waiting or none)."""
@@ -422,6 +536,7 @@ class Charger16:
             self._set_status(connector, Status.FAULTED, now)
         if connector_id == 0:
             self._report_charger_status("Faulted", error_code, now)
+            self.release_reservations(0, now)
 
     def repaired(self, connector_id: int, now: float) -> None:
         for connector in self._targets(connector_id):
@@ -451,6 +566,10 @@ class Charger16:
             self.meter.status_changed(connector.connector_id, connector.status.value, now)
         for dropped in self.session.clear_queue(keep_offline=True):
             self.observer.call_lost(VERSION, dropped.action)
+        if self._config is not None:
+            # Values accepted with RebootRequired take effect now (§5.3, §9.1.31).
+            for key in self._config.reboot():
+                core_profile.apply_configuration(self, key, now)
         self.boot = BootState.WAITING
         self.boot_retry_at = NEVER
         self.heartbeat_at = NEVER
@@ -533,24 +652,26 @@ class Charger16:
 
     def _on_authorize(self, outgoing: OutgoingCall, now: float) -> None:
         # The answer belongs to the connector that asked (two connectors may share an idTag).
+        id_tag = outgoing.payload["idTag"]
+        info = (outgoing.result or {}).get("idTagInfo", {})
+        self._remember(id_tag, info, now)
         connector = self.connectors[outgoing.context - 1]
-        status = (outgoing.result or {}).get("idTagInfo", {}).get("status")
-        if connector.id_tag != outgoing.payload["idTag"]:
+        if connector.id_tag != id_tag or connector.auth_status:
             return  # a token presented before this one: stale
-        connector.auth_status = str(status)
-        if (
-            status == "Accepted"
-            and connector.status is Status.PREPARING
-            and connector.plugged
-            and not connector.in_transaction
-        ):
-            if connector.fail_start:
-                # The EV does not respond (no PWM / no communication): no transaction.
-                connector.error_code = connector.fail_start
-                connector.fail_start = ""
-                self._set_status(connector, Status.FINISHING, now)
-                return
-            self._start(connector, now)
+        self._authorized(connector, str(info.get("status")), now)
+
+    def _remember(self, id_tag: object, info: object, now: float) -> None:
+        """§3.5.1: every IdTagInfo the CSMS sends updates the Authorization Cache."""
+        if isinstance(id_tag, str) and isinstance(info, dict) and "status" in info:
+            try:
+                self.cache.remember(id_tag, info, now)
+            except ValueError:
+                self.observer.malformed(VERSION, "BadIdTagInfo")
+
+    def _on_stop(self, outgoing: OutgoingCall, now: float) -> None:
+        result = outgoing.result or {}
+        if "idTagInfo" in result:
+            self._remember(outgoing.payload.get("idTag"), result["idTagInfo"], now)
 
     def _on_start(self, outgoing: OutgoingCall, now: float) -> None:
         connector = self.connectors[outgoing.payload["connectorId"] - 1]
@@ -563,6 +684,7 @@ class Charger16:
             return
         connector.transaction_id = transaction_id
         self.observer.transaction_started(VERSION)
+        self._remember(connector.id_tag, result.get("idTagInfo"), now)
         if self._profiles is not None:  # TxProfiles (and a remote start's) bind to it
             self._profiles.transaction_started(connector.connector_id, now)
             self.apply_limits(now)
@@ -592,6 +714,13 @@ class Charger16:
             if connector.starting:
                 connector.starting = False
                 self._start_failed(connector, now)
+        elif action == "Authorize":
+            # No answer from the CSMS: decide as an offline charger does (§3.5.4).
+            connector = self.connectors[outgoing.context - 1]
+            id_tag = outgoing.payload["idTag"]
+            if connector.id_tag == id_tag and not connector.auth_status:
+                status = self._authorize_locally(id_tag, now, offline=True)
+                self._authorized(connector, status, now)
 
     def _start_failed(self, connector: Connector, now: float) -> None:
         """No transaction came of the StartTransaction: no stop is owed to the CSMS."""
@@ -624,7 +753,10 @@ class Charger16:
     def _start(self, connector: Connector, now: float) -> None:
         connector.starting = True
         energy = self.meter.energy_wh(connector.connector_id, now)
-        payload = messages.start_transaction(connector.connector_id, connector.id_tag, energy, now)
+        reservation_id = self._consume_reservation(connector, now)
+        payload = messages.start_transaction(
+            connector.connector_id, connector.id_tag, energy, now, reservation_id
+        )
         self._call("StartTransaction", payload, now, now, keep_offline=True)
 
     def _send_stop(self, connector: Connector, reason: str, now: float) -> None:
@@ -667,7 +799,30 @@ class Charger16:
         if self.session.call(action, payload, intended_at, now, keep_offline=keep_offline) is None:
             self.observer.call_lost(VERSION, action)  # the offline queue is full
 
+    def _consume_reservation(self, connector: Connector, now: float) -> int | None:
+        """The reservation this transaction ends (§5.13 (1)), if any: its id goes in the
+        StartTransaction.req (§4.8)."""
+        reservations = self._reservations
+        if not reservations:
+            return None
+        id_tag = connector.id_tag
+        parent = self._known_parent(id_tag, now)
+        match = reservations.matches(connector.connector_id, id_tag, parent)
+        if match is None:
+            return None
+        reservations.consume(match.reservation_id)
+        return match.reservation_id
+
     def _set_status(self, connector: Connector, status: Status, now: float) -> None:
+        self._put_status(connector, status, now)
+        if self._reservations:
+            # §5.13 (3): Faulted or Unavailable ends the connector's reservation; any change
+            # may move which connector a connector-0 reservation holds.
+            if status in (Status.FAULTED, Status.UNAVAILABLE):
+                self._reservations.release(connector.connector_id)
+            self.show_reservations(now)
+
+    def _put_status(self, connector: Connector, status: Status, now: float) -> None:
         connector.status = status
         self.meter.status_changed(connector.connector_id, status.value, now)
         self._report_status(connector, now)
@@ -700,11 +855,34 @@ def _next_tick(due: float, interval: float, now: float) -> float:
     return following if following > now else now + interval
 
 
-_HANDLERS: Final = {**core_profile.HANDLERS, **charging_commands.HANDLERS}
+_HANDLERS: Final = {
+    **core_profile.HANDLERS,
+    **charging_commands.HANDLERS,
+    **reservation_profile.HANDLERS,
+}
 
 #: What to do with the answer to one of our CALLs, by action (class-wide: no dict per charger).
 _ANSWERED: Final[dict[str, Callable[[Charger16, OutgoingCall, float], None]]] = {
     "BootNotification": Charger16._on_boot,
     "Authorize": Charger16._on_authorize,
     "StartTransaction": Charger16._on_start,
+    "StopTransaction": Charger16._on_stop,
 }
+
+
+@functools.cache
+def default_auth_policy() -> AuthPolicy:
+    """The local-authorization keys of a charger nobody reconfigured (see `auth_policy_of`)."""
+    return auth_policy_of(Configuration.defaults(1, 60.0, 60.0, 0.0, ()))
+
+
+def auth_policy_of(c: Configuration) -> AuthPolicy:
+    return AuthPolicy(
+        local_auth_list_enabled=c.flag("LocalAuthListEnabled"),
+        cache_enabled=c.flag("AuthorizationCacheEnabled"),
+        local_authorize_offline=c.flag("LocalAuthorizeOffline"),
+        local_pre_authorize=c.flag("LocalPreAuthorize"),
+        allow_offline_tx_for_unknown_id=c.flag("AllowOfflineTxForUnknownId"),
+        list_max_length=c.integer("LocalAuthListMaxLength"),
+        send_list_max_length=c.integer("SendLocalListMaxLength"),
+    )

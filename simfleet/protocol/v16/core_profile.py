@@ -117,6 +117,8 @@ def apply_configuration(ch: Charger16, key: str, now: float) -> None:
         ch.measurands = config.members(key)
     elif key == "StopTxnSampledData":
         ch.stop_measurands = config.members(key)
+    elif key == "AuthorizationCacheEnabled":
+        ch.cache.enabled = config.flag(key)
 
 
 # -- §5.4 ClearCache, §5.6 DataTransfer -----------------------------------------------------------
@@ -142,7 +144,7 @@ def remote_start(ch: Charger16, call: Call, now: float) -> str:
     if type(id_tag) is not str or not 0 < len(id_tag) <= 20:
         return reject_payload(ch, call, "idTag must be a string of 1..20 characters")
     requested = call.payload.get("connectorId")
-    connector = _remote_start_connector(ch, requested)
+    connector = _remote_start_connector(ch, requested, id_tag, now)
     profile = call.payload.get("chargingProfile")
     # §5.11: a chargingProfile the charger cannot use (not a TxProfile, ...) rejects the start.
     if connector is None or (
@@ -155,8 +157,11 @@ def remote_start(ch: Charger16, call: Call, now: float) -> str:
     return "Accepted"
 
 
-def _remote_start_connector(ch: Charger16, requested: object) -> Connector | None:
-    """The connector a remote start may use: the one asked for, else the first free one."""
+def _remote_start_connector(
+    ch: Charger16, requested: object, id_tag: str, now: float
+) -> Connector | None:
+    """The connector a remote start may use: the one asked for, else the first free one;
+    a Reserved one only for its reservation's idTag (§5.13)."""
     if requested is not None:
         if type(requested) is not int or not 1 <= requested <= len(ch.connectors):
             return None
@@ -164,9 +169,10 @@ def _remote_start_connector(ch: Charger16, requested: object) -> Connector | Non
     else:
         candidates = ch.connectors
     for connector in candidates:
-        if not connector.in_transaction and connector.status in (
-            Status.AVAILABLE,
-            Status.PREPARING,
+        if (
+            not connector.in_transaction
+            and connector.status in (Status.AVAILABLE, Status.PREPARING, Status.RESERVED)
+            and ch.reservation_admits(connector, id_tag, now)
         ):
             return connector
     return None

@@ -37,13 +37,18 @@ def authorize(id_tag: str) -> Payload:
     return {"idTag": id_tag}
 
 
-def start_transaction(connector_id: int, id_tag: str, meter_wh: float, now: float) -> Payload:
-    return {
+def start_transaction(
+    connector_id: int, id_tag: str, meter_wh: float, now: float, reservation_id: int | None = None
+) -> Payload:
+    payload: Payload = {
         "connectorId": connector_id,
         "idTag": id_tag,
         "meterStart": int(meter_wh),
         "timestamp": iso_utc(now),
     }
+    if reservation_id is not None:  # §4.8: the transaction ends this reservation
+        payload["reservationId"] = reservation_id
+    return payload
 
 
 def stop_transaction(
