@@ -111,6 +111,19 @@ def test_cancel_and_fault_end_reservations() -> None:
     assert error[0] == 4 and error[2] == "FormationViolation"
 
 
+def test_an_unavailable_connector_loses_its_reservation() -> None:
+    charger, csms, _ = booted()
+    reserve(charger, 1, "ALICE", expiry=600.0)
+    csms.serve(5.0)
+    answer = command(charger, "ChangeAvailability", {"connectorId": 1, "type": "Inoperative"})
+    assert answer == {"status": "Accepted"}
+    csms.serve(6.0)
+    assert charger.status_of(1) is Status.UNAVAILABLE
+    assert len(charger.reservations) == 0
+    command(charger, "ChangeAvailability", {"connectorId": 1, "type": "Operative"})
+    assert charger.status_of(1) is Status.AVAILABLE
+
+
 def test_connector_zero_reservation_holds_the_last_free_connector() -> None:
     charger, csms, _ = booted()
     change = {"key": "ReserveConnectorZeroSupported", "value": "true"}

@@ -237,13 +237,15 @@ class Charger16:
     def local_list(self) -> LocalAuthList:
         if self._local_list is None:
             self._local_list = LocalAuthList()
+            if self._cache is not None:  # listed tokens are never cached (§3.5.3)
+                self._cache.local_list = self._local_list
         return self._local_list
 
     @property
     def cache(self) -> AuthorizationCache:
         if self._cache is None:
             self._cache = AuthorizationCache(
-                enabled=self.auth_policy.cache_enabled, local_list=self.local_list
+                enabled=self.auth_policy.cache_enabled, local_list=self._local_list
             )
         return self._cache
 

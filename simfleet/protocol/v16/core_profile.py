@@ -65,6 +65,7 @@ def change_availability(ch: Charger16, call: Call, now: float) -> str:
             Status.AVAILABLE,
             Status.UNAVAILABLE,
             Status.PREPARING,
+            Status.RESERVED,  # §5.13 (3): Unavailable ends the reservation
         ):
             if connector.status is Status.PREPARING:
                 connector.id_tag = ""
@@ -72,6 +73,8 @@ def change_availability(ch: Charger16, call: Call, now: float) -> str:
                 ch._set_status(connector, connector.free_status, now)
     if cid == 0 and not scheduled:
         ch._report_charger_status("Unavailable" if inoperative else "Available", "NoError", now)
+        if inoperative:
+            ch.release_reservations(0, now)
     return status
 
 
