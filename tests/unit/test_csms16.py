@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 
 import orjson
+from ocpp_schemas import check
 
 from simfleet.protocol.timefmt import iso_utc
+from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS
 from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
 
 
@@ -126,3 +128,28 @@ def test_commands_share_one_tally_across_connections() -> None:
         (sent,) = conn.take_outbox()
         conn.receive(orjson.dumps([3, orjson.loads(sent)[1], {"status": "Accepted"}]), 1.1)
     assert tally == {("ClearCache", "Accepted"): 2}
+
+
+def test_every_default_command_payload_is_valid_once_completed() -> None:
+    conn = CsmsConnection16("CP", CsmsSettings(), itertools.count(500))
+    for action, payload in DEFAULT_PAYLOADS.items():
+        check(action, conn.complete_payload(action, payload, 1_700_000_000.0))
+
+
+def test_default_payloads_follow_the_chargers_own_transactions_and_reservations() -> None:
+    conn = CsmsConnection16("CP", CsmsSettings(), itertools.count(500))
+    now = 1_700_000_000.0
+    stop = DEFAULT_PAYLOADS["RemoteStopTransaction"]
+    assert conn.complete_payload("RemoteStopTransaction", stop, now) == {"transactionId": 0}
+    ask(conn, [2, "1", "StartTransaction", {"idTag": "A"}])  # transaction 500
+    ask(conn, [2, "2", "StartTransaction", {"idTag": "B"}])  # 501
+    ask(conn, [2, "3", "StopTransaction", {"transactionId": 501}])
+    assert conn.complete_payload("RemoteStopTransaction", stop, now) == {"transactionId": 500}
+    reserve = conn.complete_payload("ReserveNow", DEFAULT_PAYLOADS["ReserveNow"], now)
+    assert reserve["reservationId"] == 502
+    assert reserve["expiryDate"] == iso_utc(now + 900)
+    cancel = conn.complete_payload("CancelReservation", DEFAULT_PAYLOADS["CancelReservation"], now)
+    assert cancel == {"reservationId": 502}
+    # A payload the user gave is sent as it is.
+    mine = {"transactionId": 7}
+    assert conn.complete_payload("RemoteStopTransaction", mine, now) is mine

@@ -1,7 +1,9 @@
 """CSMS-initiated OCPP 1.6 commands: default payloads, and how an answer reads as a status.
 
 The embedded CSMS sends these at the rates a scenario's `[[csms.commands]]` asks for; a scenario
-can give any payload of its own. The defaults are the smallest valid requests (OCPP 1.6 §6).
+can give any payload of its own. The defaults are the smallest valid requests (OCPP 1.6 §6);
+fields that only make sense for one charger (the transaction to stop, the reservation to make or
+cancel) are left out here and filled in when the command is sent (`csms.complete_payload`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Final
 from simfleet.protocol.frames import Payload
 
 DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
-    "CancelReservation": {"reservationId": 1},
+    "CancelReservation": {},  # the last reservation made at that charger
     "ChangeAvailability": {"connectorId": 0, "type": "Operative"},
     "ChangeConfiguration": {"key": "HeartbeatInterval", "value": "300"},
     "ClearCache": {},
@@ -22,13 +24,10 @@ DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
     "GetDiagnostics": {"location": "ftp://127.0.0.1/diagnostics"},
     "GetLocalListVersion": {},
     "RemoteStartTransaction": {"idTag": "REMOTE0001"},
-    "RemoteStopTransaction": {"transactionId": 1},
-    "ReserveNow": {
-        "connectorId": 1,
-        "expiryDate": "2030-01-01T00:00:00.000Z",
-        "idTag": "RESERVE0001",
-        "reservationId": 1,
-    },
+    # Completed per charger when sent (csms.complete_payload): the transaction running there.
+    "RemoteStopTransaction": {},
+    # A fresh reservationId, expiring 15 minutes after it is sent.
+    "ReserveNow": {"connectorId": 1, "idTag": "RESERVE0001"},
     "Reset": {"type": "Soft"},
     "SendLocalList": {"listVersion": 1, "updateType": "Full", "localAuthorizationList": []},
     "TriggerMessage": {"requestedMessage": "Heartbeat"},

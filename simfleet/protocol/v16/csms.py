@@ -5,6 +5,7 @@ Used by the embedded CSMS (`simfleet csms`). Pure like the charger: frames in, f
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -17,6 +18,8 @@ from simfleet.protocol.timefmt import iso_utc
 from simfleet.protocol.v16.commands import answer_status
 
 ACCEPTED: Final = {"status": "Accepted"}
+#: How long a default ReserveNow holds the connector (a typical app reservation).
+RESERVATION_S: Final = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,8 @@ class CsmsConnection16:
 
     __slots__ = (
         "_handlers",
+        "_open_transactions",
+        "_reservation_ids",
         "_transaction_ids",
         "accepted",
         "commands",
@@ -70,6 +75,8 @@ class CsmsConnection16:
         self.session = RpcSession(V16, settings.call_timeout_s)
         self.session.online = True
         self._transaction_ids = transaction_ids
+        self._open_transactions: list[int] = []  # given out here, not stopped yet
+        self._reservation_ids: list[int] = []  # ReserveNow sent here
         self.malformed = 0
         self.accepted = False  # the charger's boot was accepted: commands may go to it
         self._handlers: dict[str, Callable[[Payload, float], Payload]] = {
@@ -78,7 +85,7 @@ class CsmsConnection16:
             "StatusNotification": _empty,
             "Authorize": self._authorize,
             "StartTransaction": self._start,
-            "StopTransaction": _stop,
+            "StopTransaction": self._stop,
             "MeterValues": _empty,
             "DataTransfer": _data_transfer,
             "DiagnosticsStatusNotification": _empty,
@@ -108,6 +115,7 @@ class CsmsConnection16:
 
     def command(self, action: str, payload: Payload, now: float) -> None:
         """Send a CALL to the charger (queued behind one in flight, OCPP-J §4.1.1)."""
+        payload = self.complete_payload(action, payload, now)
         if self.session.call(action, payload, now, now) is None:
             self._count(action, "Dropped")
 
@@ -116,6 +124,24 @@ class CsmsConnection16:
         expired = self.session.expire(now)
         if expired is not None:
             self._count(expired.action, "Timeout")
+
+    def complete_payload(self, action: str, payload: Payload, now: float) -> Payload:
+        """Fill in what a default payload leaves to the charger it goes to: RemoteStop's
+        transactionId (the latest running here; an old one, answered Rejected, if none),
+        ReserveNow's reservationId and expiryDate, CancelReservation's reservationId."""
+        if action == "RemoteStopTransaction" and "transactionId" not in payload:
+            running = self._open_transactions
+            return {**payload, "transactionId": running[-1] if running else 0}
+        if action == "ReserveNow" and "reservationId" not in payload:
+            reservation_id = next(self._transaction_ids)  # unique across the CSMS
+            self._reservation_ids.append(reservation_id)
+            del self._reservation_ids[:-8]  # the recent ones are enough to cancel
+            expiry = payload.get("expiryDate", iso_utc(now + RESERVATION_S))
+            return {**payload, "reservationId": reservation_id, "expiryDate": expiry}
+        if action == "CancelReservation" and "reservationId" not in payload:
+            made = self._reservation_ids
+            return {**payload, "reservationId": made.pop() if made else 0}
+        return payload
 
     def _count(self, action: str, status: str) -> None:
         key = (action, status)
@@ -139,7 +165,14 @@ class CsmsConnection16:
 
     def _start(self, payload: Payload, _now: float) -> Payload:
         status = self.settings.status_of(payload.get("idTag"))
-        return {"transactionId": next(self._transaction_ids), "idTagInfo": {"status": status}}
+        transaction_id = next(self._transaction_ids)
+        self._open_transactions.append(transaction_id)
+        return {"transactionId": transaction_id, "idTagInfo": {"status": status}}
+
+    def _stop(self, payload: Payload, _now: float) -> Payload:
+        with contextlib.suppress(ValueError):
+            self._open_transactions.remove(payload.get("transactionId"))  # type: ignore[arg-type]
+        return {"idTagInfo": ACCEPTED}
 
 
 def _empty(_payload: Payload, _now: float) -> Payload:
@@ -148,10 +181,6 @@ def _empty(_payload: Payload, _now: float) -> Payload:
 
 def _current_time(_payload: Payload, now: float) -> Payload:
     return {"currentTime": iso_utc(now)}
-
-
-def _stop(_payload: Payload, _now: float) -> Payload:
-    return {"idTagInfo": ACCEPTED}
 
 
 def _data_transfer(_payload: Payload, _now: float) -> Payload:
