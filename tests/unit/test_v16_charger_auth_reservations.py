@@ -241,3 +241,22 @@ def test_reboot_required_values_take_effect_at_the_reboot() -> None:
     assert charger.config.text("WebSocketPingInterval") == "0"
     charger.reboot("HardReset", 9.0)
     assert charger.config.text("WebSocketPingInterval") == "30"
+
+
+def test_a_reboot_before_the_start_is_answered_stops_that_transaction_once() -> None:
+    charger, csms, _ = booted()
+    allow = {"key": "AllowOfflineTxForUnknownId", "value": "true"}
+    command(charger, "ChangeConfiguration", allow)
+    charger.disconnected(3.0)
+    charger.plug_in(1, "STRANGER", 4.0)  # started offline: StartTransaction queued
+    charger.reboot("PowerLoss", 5.0)
+    assert charger.status_of(1) is Status.AVAILABLE
+    before = len(csms.seen)
+    charger.connected(20.0)
+    csms.serve(20.0)
+    sent = [(a, p) for a, p in csms.seen[before:] if a in ("StartTransaction", "StopTransaction")]
+    assert [a for a, _ in sent] == ["StartTransaction", "StopTransaction"]
+    assert sent[1][1]["transactionId"] == 42 and sent[1][1]["reason"] == "PowerLoss"
+    check("StopTransaction", sent[1][1])
+    assert not charger.connectors[0].in_transaction
+    assert charger.status_of(1) is Status.AVAILABLE

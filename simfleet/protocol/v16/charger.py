@@ -559,10 +559,14 @@ class Charger16:
         for connector in self.connectors:
             if connector.transaction_id is not None:
                 self._send_stop(connector, reason, now)
-            connector.starting = False
-            connector.pending_stop = ""
+            if connector.starting:
+                # Its StartTransaction is kept for delivery (§3.7): the transaction it opens
+                # at the CSMS is stopped with `reason` as soon as its id is known.
+                connector.pending_stop = reason
+            else:
+                connector.pending_stop = ""
+                connector.id_tag = ""
             connector.plugged = False
-            connector.id_tag = ""
             connector.error_code = "NoError"
             connector.status = connector.free_status  # ChangeAvailability survives reboots
             self.meter.status_changed(connector.connector_id, connector.status.value, now)
