@@ -11,8 +11,10 @@ version. Runs are bounded: a few chargers, under 20 s each.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +32,8 @@ from ocpp_schemas import violations
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
+
+from simfleet.engine.uploads import http_put
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -299,3 +303,29 @@ def test_the_locust_engine_child_uploads_too(tmp_path: Path, uploads: UploadServ
     assert b"chargePointIdentity: SF-000001" in upload[2]
     assert statuses(csms, "SF-000001", "DiagnosticsStatusNotification") == ["Uploading", "Uploaded"]
     assert child.returncode == 0
+
+
+def test_an_upload_without_an_answer_gives_up_at_its_timeout() -> None:
+    """A server that accepts the connection and never answers: the attempt ends at the
+    timeout (0, a failure), and a refused connection fails at once."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel accepts; nobody reads or answers
+        port = silent.getsockname()[1]
+        start = time.monotonic()
+        status = asyncio.run(http_put(f"http://127.0.0.1:{port}/d/", "f.log", b"x" * 100, 0.5))
+        took = time.monotonic() - start
+    assert status == 0
+    assert 0.45 <= took < 3.0
+    start = time.monotonic()
+    assert asyncio.run(http_put(f"http://127.0.0.1:{port}/d/", "f.log", b"x", 5.0)) == 0
+    assert time.monotonic() - start < 3.0  # refused: no wait for the timeout
+
+
+def test_an_upload_puts_the_file_into_the_location(uploads: UploadServer) -> None:
+    location = uploads.url.replace("http://", "http://user:p%40ss@") + "/dir?token=1"
+    status = asyncio.run(http_put(location, "CP 1.log", b"hello", 5.0))
+    assert status == 201
+    ((_, path, body, headers),) = uploads.received
+    assert (path, body) == ("/dir/CP 1.log?token=1", b"hello")
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"user:p@ss").decode()

@@ -11,6 +11,7 @@ from test_v16_firmware import T0, Clocked, advance, charger_with, update
 
 from simfleet.protocol.timefmt import iso_utc
 from simfleet.protocol.v16.charger import Charger16
+from simfleet.protocol.v16.diagnostics import log_status_payload
 from simfleet.protocol.v16.maintenance import UploadRequest
 
 DIRECTORY = "http://127.0.0.1:8080/uploads/"
@@ -126,6 +127,7 @@ def test_get_log_reports_with_its_request_id_and_a_new_one_cancels() -> None:
     answer = get_log(charger, csms, 1)
     assert answer["status"] == "Accepted" and answer["filename"].startswith("CP-1-diagnostics-1-")
     assert charger.log_status == "Uploading"
+    assert log_status_payload(charger) == {"status": "Uploading", "requestId": 1}
     first = one_upload(charger)
     second_answer = get_log(charger, csms, 2, T0 + 1, logType="SecurityLog")
     assert second_answer["status"] == "AcceptedCanceled"
@@ -138,6 +140,7 @@ def test_get_log_reports_with_its_request_id_and_a_new_one_cancels() -> None:
     log = [(p["status"], p["requestId"]) for _, a, p in csms.log if a == "LogStatusNotification"]
     assert log == [("Uploading", 1), ("Uploading", 2), ("Uploaded", 2)]
     assert charger.log_status == "Idle"
+    assert log_status_payload(charger) == {"status": "Idle"}  # what a trigger would send
 
 
 def test_trigger_message_reports_the_diagnostics_status() -> None:

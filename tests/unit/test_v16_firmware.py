@@ -23,7 +23,7 @@ from test_v16_core_commands import DriverMeter, command
 from simfleet.protocol.timefmt import iso_utc
 from simfleet.protocol.v16.charger import Charger16, Status
 from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS
-from simfleet.protocol.v16.firmware import new_version
+from simfleet.protocol.v16.firmware import new_version, signed_firmware_status_payload
 from simfleet.protocol.v16.maintenance import Draws
 from simfleet.protocol.v16.state import FirmwareSettings
 from simfleet.sim.stats import Recorder
@@ -349,6 +349,10 @@ def test_signed_update_reports_every_step_with_its_request_id(kind: str) -> None
     later = {"retrieveDateTime": iso_utc(T0 + 100), "installDateTime": iso_utc(T0 + 200)}
     assert signed(charger, csms, T0, 7, certificate, signature, **later) == {"status": "Accepted"}
     assert charger.signed_firmware_status == "DownloadScheduled"
+    assert signed_firmware_status_payload(charger) == {
+        "status": "DownloadScheduled",
+        "requestId": 7,
+    }
     back = reboot(charger, csms, advance(charger, csms, T0, T0 + 1000))
     log = [(t, p) for t, a, p in csms.log if a == "SignedFirmwareStatusNotification"]
     assert [(t - T0, p["status"]) for t, p in log] == [
@@ -363,6 +367,7 @@ def test_signed_update_reports_every_step_with_its_request_id(kind: str) -> None
     ]
     assert {p["requestId"] for _, p in log} == {7}
     assert charger.signed_firmware_status == "Idle"
+    assert signed_firmware_status_payload(charger) == {"status": "Idle"}
     assert csms.statuses("FirmwareStatusNotification") == []  # the plain one stays quiet
 
 

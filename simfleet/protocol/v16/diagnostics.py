@@ -165,6 +165,16 @@ def _notify(ch: Charger16, job: UploadJob, status: str, now: float) -> None:
     ch._call(action, payload, now, now, keep_offline=False)
 
 
+def log_status_payload(ch: Charger16) -> dict[str, Any]:
+    """What a triggered LogStatusNotification says (ExtendedTriggerMessage): the status now,
+    with the GetLog's requestId while an upload is under way (Idle has none)."""
+    m = ch._maintenance
+    job = m.uploads.get("log") if m is not None else None
+    if job is not None:
+        return {"status": ch.log_status, "requestId": job.request_id}
+    return {"status": ch.log_status}
+
+
 # -- the file ------------------------------------------------------------------------------------
 
 

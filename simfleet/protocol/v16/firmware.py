@@ -228,6 +228,16 @@ def reboot_duration(ch: Charger16) -> float:
     return ch.settings.reboot_s
 
 
+def signed_firmware_status_payload(ch: Charger16) -> dict[str, Any]:
+    """What a triggered SignedFirmwareStatusNotification says (ExtendedTriggerMessage): the
+    status now, with the update's requestId while one is under way (Idle has none)."""
+    m = ch._maintenance
+    job = m.firmware if m is not None else None
+    if job is not None and job.signed:
+        return {"status": ch.signed_firmware_status, "requestId": job.request_id}
+    return {"status": ch.signed_firmware_status}
+
+
 def firmware_version(ch: Charger16) -> str:
     m = ch._maintenance
     return m.version if m is not None else ch.settings.firmware
