@@ -77,7 +77,8 @@ class Slot:
             ws.transport.abort()  # type: ignore[attr-defined]
 
     def flush(self) -> None:
-        if self.agent.charger.pending_uploads:  # rare (GetDiagnostics, GetLog): one test
+        # A file to upload (GetDiagnostics, GetLog) is rare: the hot path pays one test (~20 ns).
+        if self.agent.charger.pending_uploads:
             start_uploads(self)
         frames = self.agent.take_outbox()
         ws = self.ws
