@@ -19,7 +19,9 @@ from simfleet.engine.transport import (
     open_connection,
     send_nowait,
 )
+from simfleet.engine.uploads import http_put
 from simfleet.protocol.dialect import DIALECTS
+from simfleet.protocol.v16.maintenance import UploadRequest
 from simfleet.scenario.model import Scenario
 from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.backoff import backoff
@@ -52,7 +54,7 @@ class Link:
 class Slot:
     """The engine's handle on one agent: its socket (if connected) and its scheduler entry."""
 
-    __slots__ = ("agent", "recorder", "task", "wake_at", "ws")
+    __slots__ = ("agent", "recorder", "scheduler", "task", "wake_at", "ws")
 
     def __init__(self, agent: ChargerAgent, recorder: Recorder) -> None:
         self.agent = agent
@@ -60,6 +62,7 @@ class Slot:
         self.ws: object | None = None
         self.wake_at = NEVER
         self.task: asyncio.Task[None] | None = None
+        self.scheduler: Scheduler | None = None  # set by run_connection
 
     def next_wakeup(self) -> float:
         return self.agent.next_wakeup()
@@ -74,6 +77,9 @@ class Slot:
             ws.transport.abort()  # type: ignore[attr-defined]
 
     def flush(self) -> None:
+        # A file to upload (GetDiagnostics, GetLog) is rare: the hot path pays one test (~20 ns).
+        if self.agent.charger.pending_uploads:
+            start_uploads(self)
         frames = self.agent.take_outbox()
         ws = self.ws
         if not frames or ws is None:
@@ -81,6 +87,40 @@ class Slot:
         for data in frames:
             send_nowait(ws, data)
         self.recorder.frames_sent += len(frames)
+
+
+#: Uploads under way, and the slot each belongs to (a task must be referenced while it runs).
+_UPLOADS: dict[asyncio.Task[None], Slot] = {}
+
+
+def start_uploads(slot: Slot) -> None:
+    """Run the files the charger asked to upload as tasks; each tells the charger its outcome."""
+    loop = asyncio.get_running_loop()
+    for request in slot.agent.take_uploads():
+        task = loop.create_task(_upload(slot, request))
+        _UPLOADS[task] = slot
+        task.add_done_callback(_forget_upload)
+
+
+def _forget_upload(task: asyncio.Task[None]) -> None:
+    _UPLOADS.pop(task, None)
+
+
+async def _upload(slot: Slot, request: UploadRequest) -> None:
+    status = await http_put(request.url, request.file_name, request.body, request.timeout_s)
+    scheduler = slot.scheduler
+    assert scheduler is not None
+    slot.agent.upload_finished(request.upload_id, 200 <= status < 300, scheduler.now())
+    slot.flush()  # the status notification goes out now
+    scheduler.update(slot)  # and a retry, if any, is scheduled
+
+
+def cancel_uploads(slots: list[Slot]) -> None:
+    """The chargers are leaving: their uploads under way are abandoned."""
+    leaving = set(map(id, slots))
+    for task, slot in list(_UPLOADS.items()):
+        if id(slot) in leaving:
+            task.cancel()
 
 
 class Stopping:
@@ -102,6 +142,7 @@ async def run_connection(
     backoff sequence (at the start and after each successful connection)."""
     delays = new_delays()
     agent, recorder = slot.agent, slot.recorder
+    slot.scheduler = scheduler
     url = charger_url(link.target, agent.identity)
     headers = [basic_auth_header(agent.identity, link.password)] if link.password else []
     ever_connected = False
@@ -187,6 +228,7 @@ async def retire(
         slot.agent.stop(now)
         slot.flush()
         scheduler.update(slot)
+    cancel_uploads(slots)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace_s
     while loop.time() < deadline and any(

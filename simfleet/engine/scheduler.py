@@ -41,6 +41,10 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._heap)
 
+    def now(self) -> float:
+        """The clock every `next_wakeup()` is read against."""
+        return self._clock()
+
     def update(self, item: Steppable, not_before: float = 0.0) -> None:
         """Re-read `item.next_wakeup()` and make sure the scheduler will wake it then.
 

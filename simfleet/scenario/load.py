@@ -17,6 +17,7 @@ from simfleet.behaviour.plans import FixedRates
 from simfleet.protocol.dialect import DIALECTS
 from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS
 from simfleet.protocol.v16.messages import MEASURAND_UNITS
+from simfleet.protocol.v16.state import FirmwareSettings
 from simfleet.scenario.model import (
     ChargerModel,
     CsmsCommand,
@@ -37,6 +38,17 @@ MAX_IDENTITY = 48
 #: OCPP 1.6 §7.28 IdToken: CiString20.
 MAX_ID_TAG = 20
 METERING_KEYS = ("measurands_ac", "measurands_dc", "clock_aligned_s")
+#: The [firmware] keys (FirmwareSettings without its seed, which is the scenario's).
+FIRMWARE_KEYS = (
+    "download_s",
+    "install_s",
+    "reboot_s",
+    "download_failure_rate",
+    "install_failure_rate",
+    "upload_timeout_s",
+)
+#: A download, installation or reboot takes at most a day.
+MAX_SPAN_S = 86_400.0
 #: The [behaviour] keys of the fixed-rate model.
 FIXED_KEYS = frozenset({"idle_s", "session_s", "power_w", "energy_wh", "id_tag"})
 
@@ -191,6 +203,7 @@ class _Reader:
             "auth",
             "metrics",
             "csms",
+            "firmware",
         }
         for name in raw:
             if name not in top:
@@ -231,6 +244,7 @@ class _Reader:
             reconnect=self.reconnect(raw),
             metrics=self.metrics(raw),
             csms_commands=self.csms_commands(raw),
+            firmware=self.firmware(raw),
         )
         return validate(scenario)
 
@@ -427,6 +441,52 @@ class _Reader:
                 )
             )
         return tuple(out)
+
+    def firmware(self, raw: Mapping[str, Any]) -> FirmwareSettings:
+        """[firmware]: durations as seconds or [low, high] ranges, failure rates, timeout."""
+        table = self.table(raw, "firmware", set(FIRMWARE_KEYS))
+        d = FirmwareSettings()
+        rate = (lambda v: 0 <= v <= 1), "must be a probability, 0 to 1"
+        return FirmwareSettings(
+            download_s=self.span(table, "download_s", d.download_s),
+            install_s=self.span(table, "install_s", d.install_s),
+            reboot_s=self.span(table, "reboot_s", d.reboot_s),
+            download_failure_rate=self.get(
+                table, "firmware", "download_failure_rate", d.download_failure_rate, *rate
+            ),
+            install_failure_rate=self.get(
+                table, "firmware", "install_failure_rate", d.install_failure_rate, *rate
+            ),
+            upload_timeout_s=self.get(
+                table,
+                "firmware",
+                "upload_timeout_s",
+                d.upload_timeout_s,
+                lambda v: 0 < v <= 3600,
+                "must be positive, at most 3600",
+            ),
+        )
+
+    def span(
+        self, table: Mapping[str, Any], name: str, default: tuple[float, float]
+    ) -> tuple[float, float]:
+        """Wall seconds: one number, or [low, high] for a uniform draw between them."""
+        if name not in table:
+            return default
+        value = table[name]
+        key = f"firmware.{name}"
+        numbers = value if isinstance(value, list) else [value]
+        if not (
+            1 <= len(numbers) <= 2
+            and all(type(v) in (int, float) and 0 <= v <= MAX_SPAN_S for v in numbers)
+        ):
+            raise self.fail(
+                key, value, f"must be seconds (0 to {MAX_SPAN_S:.0f}) or a [low, high] range"
+            )
+        low, high = float(numbers[0]), float(numbers[-1])
+        if high < low:
+            raise self.fail(key, value, "the range must be [low, high] with low <= high")
+        return low, high
 
     def metrics(self, raw: Mapping[str, Any]) -> Metrics:
         table = self.table(raw, "metrics", {f.name for f in fields(Metrics)})

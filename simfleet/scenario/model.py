@@ -10,6 +10,7 @@ from simfleet.behaviour.model import DayType, SiteType
 from simfleet.behaviour.plans import FixedRates
 from simfleet.behaviour.profiles import FaultRates, SiteProfile, default_sites
 from simfleet.behaviour.tokens import TokenBook
+from simfleet.protocol.v16.state import FirmwareSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,8 @@ class Scenario:
     timeouts: Timeouts = field(default_factory=Timeouts)
     reconnect: Reconnect = field(default_factory=Reconnect)
     metrics: Metrics = field(default_factory=Metrics)
+    #: How firmware updates and diagnostics uploads go on the chargers (`[firmware]`).
+    firmware: FirmwareSettings = field(default_factory=FirmwareSettings)
     #: What the embedded CSMS sends on its own (`[[csms.commands]]`); unused with a target.
     csms_commands: tuple[CsmsCommand, ...] = ()
 

@@ -17,6 +17,7 @@ from simfleet.behaviour.model import AuthOutcome, ChargerPlan, Episode, Visit
 from simfleet.behaviour.tokens import TokenBook
 from simfleet.protocol.ports import Observer, Reading
 from simfleet.protocol.v16.charger import Charger16, ChargerSettings, Status
+from simfleet.protocol.v16.maintenance import UploadRequest
 from simfleet.sim.battery import ConnectorBattery
 
 #: While the charger is down or not yet booted, an arriving EV waits and tries again this often
@@ -130,6 +131,13 @@ class ChargerAgent:
     def take_outbox(self) -> list[bytes]:
         return self.charger.take_outbox()
 
+    def take_uploads(self) -> list[UploadRequest]:
+        """Files the charger wants uploaded (GetDiagnostics, GetLog): the engine does it."""
+        return self.charger.take_uploads()
+
+    def upload_finished(self, upload_id: int, ok: bool, now: float) -> None:
+        self.charger.upload_finished(upload_id, ok, now)
+
     def next_wakeup(self) -> float:
         due = self._episodes.next_at
         for plan in self.plans:
@@ -151,11 +159,12 @@ class ChargerAgent:
             self._reset(t, now)
 
     def _reset(self, t: float, now: float) -> None:
-        """A Reset the CSMS asked for (§5.13): reboot, offline for `reboot_s`, boot again."""
+        """A Reset the CSMS asked for (§5.13), or a firmware installation (§5.19): reboot,
+        offline for the charger's reboot duration, boot again."""
         kind, self.charger.reset_pending = self.charger.reset_pending, ""
         self.charger.reset_deadline = math.inf
         self._reboot(t, now, f"{kind}Reset")
-        self.offline_until = max(self.offline_until, now + self.charger.settings.reboot_s)
+        self.offline_until = max(self.offline_until, now + self.charger.reboot_duration())
 
     def stop(self, now: float) -> None:
         """End of the run: every EV leaves, so transactions are stopped and the CSMS told."""

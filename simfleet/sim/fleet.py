@@ -14,6 +14,7 @@ from simfleet.behaviour.profiles import SiteProfile
 from simfleet.behaviour.sampling import BehaviourConfig, plan_fleet
 from simfleet.protocol.ports import Observer
 from simfleet.protocol.v16.charger import ChargerSettings
+from simfleet.protocol.v16.state import FirmwareSettings
 from simfleet.scenario.model import Scenario
 from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.battery import ConnectorBattery
@@ -65,7 +66,14 @@ def hardware_of(scenario: Scenario, plan: ChargerPlan) -> Hardware:
     return Hardware(site.connectors, site.max_power_w, site.current == "AC", site.phases)
 
 
-def settings_for(scenario: Scenario, index: int, hardware: Hardware) -> ChargerSettings:
+def settings_for(
+    scenario: Scenario,
+    index: int,
+    hardware: Hardware,
+    firmware: FirmwareSettings | None = None,
+) -> ChargerSettings:
+    """`firmware`: the scenario's [firmware] seeded with its seed (`firmware_settings`); pass
+    one object for a whole fleet, or each charger gets a copy of its own."""
     model = scenario.charger
     identity = scenario.identity_of(index)
     return ChargerSettings(
@@ -84,7 +92,14 @@ def settings_for(scenario: Scenario, index: int, hardware: Hardware) -> ChargerS
         ac=hardware.ac,
         clock_aligned_s=model.clock_aligned_s,
         phases=hardware.phases,
+        index=index,
+        firmware_settings=firmware or firmware_settings(scenario),
     )
+
+
+def firmware_settings(scenario: Scenario) -> FirmwareSettings:
+    """[firmware] with the scenario's seed (the seed may come from the command line)."""
+    return replace(scenario.firmware, seed=scenario.seed)
 
 
 def horizon_s(scenario: Scenario) -> float:
@@ -123,6 +138,7 @@ def build_agents(
         if scenario.model == "fixed"
         else realistic.tokens
     )
+    firmware = firmware_settings(scenario)
     agents = []
     for plan, register_row in zip(plans, registers, strict=True):
         hardware = hardware_of(scenario, plan)
@@ -136,7 +152,7 @@ def build_agents(
             ChargerAgent(
                 plan,
                 scenario.identity_of(plan.index),
-                settings_for(scenario, plan.index, hardware),
+                settings_for(scenario, plan.index, hardware, firmware),
                 batteries,
                 tokens,
                 observer,

@@ -22,7 +22,12 @@ N = TypeVar("N", int, float)
 CONNECTION_COUNTERS = ("opened", "failed", "dropped", "reconnects", "offline")
 GAUGES = ("planned", "connected", "booted")
 #: Command answer statuses that mean the charger did what the CSMS asked.
-ACCEPTING = frozenset({"Accepted", "Scheduled", "RebootRequired", "Unlocked", "Idle"})
+#: Answers that carry out the command ("Answered": a confirmation without a status, e.g.
+#: GetConfiguration, UpdateFirmware; "AcceptedCanceled": a new GetLog or SignedUpdateFirmware
+#: replaced the one under way).
+ACCEPTING = frozenset(
+    {"Accepted", "AcceptedCanceled", "Answered", "Scheduled", "RebootRequired", "Unlocked", "Idle"}
+)
 
 
 class ActionStats:

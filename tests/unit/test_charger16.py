@@ -248,14 +248,14 @@ def test_busy_connector_refuses_a_second_car() -> None:
 
 def test_csms_commands_not_handled_yet_are_answered_honestly() -> None:
     charger, csms, recorder = booted()
-    charger.receive(b'[2, "c1", "UpdateFirmware", {"location": "x", "retrieveDate": "x"}]', 1.0)
+    charger.receive(b'[2, "c1", "CertificateSigned", {"certificateChain": "x"}]', 1.0)
     charger.receive(b'[2, "c2", "MakeCoffee", {}]', 1.0)
     assert csms.pending() == [
-        [4, "c1", "NotSupported", "UpdateFirmware", {}],
+        [4, "c1", "NotSupported", "CertificateSigned", {}],
         [4, "c2", "NotImplemented", "MakeCoffee", {}],
     ]
     assert recorder.commands == {
-        ("1.6", "UpdateFirmware", "NotSupported"): 1,
+        ("1.6", "CertificateSigned", "NotSupported"): 1,
         ("1.6", "MakeCoffee", "NotImplemented"): 1,
     }
 

@@ -22,6 +22,8 @@ from simfleet.protocol.session import NEVER, Malformed, OutgoingCall, RpcSession
 from simfleet.protocol.v16 import (
     charging_commands,
     core_profile,
+    diagnostics,
+    firmware,
     messages,
     reservation_profile,
 )
@@ -33,6 +35,7 @@ from simfleet.protocol.v16.local_auth import (
     LocalAuthList,
     decide,
 )
+from simfleet.protocol.v16.maintenance import Maintenance, UploadRequest
 from simfleet.protocol.v16.reservation import Reservation, Reservations
 from simfleet.protocol.v16.smart_charging import ChargingProfiles
 from simfleet.protocol.v16.state import BootState, ChargerSettings, Connector, Status
@@ -85,6 +88,7 @@ class Charger16:
         "_config",
         "_limit_at",
         "_local_list",
+        "_maintenance",
         "_profiles",
         "_reservations",
         "_timers",
@@ -97,15 +101,18 @@ class Charger16:
         "firmware_status",
         "heartbeat_at",
         "heartbeat_interval",
+        "log_status",
         "measurands",
         "meter",
         "meter_at",
         "meter_interval",
         "observer",
+        "pending_uploads",
         "reset_deadline",
         "reset_pending",
         "session",
         "settings",
+        "signed_firmware_status",
         "stop_measurands",
     )
 
@@ -131,6 +138,11 @@ class Charger16:
         self.reset_deadline = NEVER
         self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
+        self.signed_firmware_status = "Idle"  # security whitepaper, SignedUpdateFirmware
+        self.log_status = "Idle"  # security whitepaper, GetLog
+        # Firmware and upload jobs, made on first use; files for the engine to upload.
+        self._maintenance: Maintenance | None = None
+        self.pending_uploads: list[UploadRequest] | None = None
         # Smart charging and local authorization state, made on first use (memory per charger).
         self._profiles: ChargingProfiles | None = None
         self._local_list: LocalAuthList | None = None
@@ -219,6 +231,27 @@ class Charger16:
         if self._config is None:
             self._config = core_profile.default_configuration(self)
         return self._config
+
+    @property
+    def maintenance(self) -> Maintenance:
+        if self._maintenance is None:
+            s = self.settings
+            self._maintenance = Maintenance(s.firmware_settings, s.index, s.firmware)
+        return self._maintenance
+
+    def take_uploads(self) -> list[UploadRequest]:
+        """Files the engine must upload now (GetDiagnostics, GetLog); the charger forgets them
+        and waits for `upload_finished`."""
+        uploads, self.pending_uploads = self.pending_uploads, None
+        return uploads or []
+
+    def upload_finished(self, upload_id: int, ok: bool, now: float) -> None:
+        diagnostics.upload_finished(self, upload_id, ok, now)
+
+    def reboot_duration(self) -> float:
+        """Wall seconds the next reboot keeps the charger offline (a Reset's, or after a
+        firmware installation the `[firmware]` reboot_s)."""
+        return firmware.reboot_duration(self)
 
     @property
     def profiles(self) -> ChargingProfiles:
@@ -624,7 +657,8 @@ class Charger16:
 
     def _send_boot(self, intended_at: float, now: float) -> None:
         s = self.settings
-        payload = messages.boot_notification(s.vendor, s.model, s.serial, s.firmware)
+        version = firmware.firmware_version(self)  # a new one after a firmware update
+        payload = messages.boot_notification(s.vendor, s.model, s.serial, version)
         self.session.call("BootNotification", payload, intended_at, now, urgent=True)
 
     def _on_boot(self, outgoing: OutgoingCall, now: float) -> None:
@@ -646,6 +680,8 @@ class Charger16:
             )
             for connector in self.connectors:
                 self._report_status(connector, now)
+            if self._maintenance is not None:  # back on new firmware: Installed (§4.5)
+                firmware.booted(self, now)
             return
         # Pending or Rejected: §4.2 retry after `interval` seconds (ours if it gave none).
         self.boot = BootState.PENDING
@@ -865,6 +901,8 @@ _HANDLERS: Final = {
     **core_profile.HANDLERS,
     **charging_commands.HANDLERS,
     **reservation_profile.HANDLERS,
+    **firmware.HANDLERS,
+    **diagnostics.HANDLERS,
 }
 
 #: What to do with the answer to one of our CALLs, by action (class-wide: no dict per charger).

@@ -12,6 +12,27 @@ from typing import Final
 
 from simfleet.protocol.frames import Payload
 
+#: A self-signed P-256 certificate (valid 2024-2049) for SignedUpdateFirmware's default payload,
+#: and an ECDSA signature by its key (of the bytes "simfleet-0.2.bin"; the simulated chargers
+#: check the certificate and the signature's form, see `signing`).
+SIGNING_CERTIFICATE: Final = """-----BEGIN CERTIFICATE-----
+MIIBbzCCARSgAwIBAgIUMQA0GiAMRrLN9GaN6k8Zky9y39AwCgYIKoZIzj0EAwIw
+NzEiMCAGA1UEAwwZc2ltZmxlZXQgZmlybXdhcmUgc2lnbmluZzERMA8GA1UECgwI
+c2ltZmxlZXQwHhcNMjQwMTAxMDAwMDAwWhcNNDkwMTAxMDAwMDAwWjA3MSIwIAYD
+VQQDDBlzaW1mbGVldCBmaXJtd2FyZSBzaWduaW5nMREwDwYDVQQKDAhzaW1mbGVl
+dDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABOxhTGbb0q79TzEmwwrziRcZFoF6
+3U7cFn35wCxKI7L4LolInyf0dG2g4eaEVRF60nNnP+8cVY+zn2yLGE4m/S8wCgYI
+KoZIzj0EAwIDSQAwRgIhANQKJx455M9kDkpGpdGVg+P9/vy72hH8n65WnpKl1POL
+AiEA5EGuQRlXtn/Ohz/pvMo3icZRdlWRFgxMsOziYxfjDIM=
+-----END CERTIFICATE-----
+"""
+FIRMWARE_SIGNATURE: Final = (
+    "MEUCIQChvzvA9wgCF8Ma7UJgn8EcYrNTe26moX8uFhn0MMoBlgIg"
+    "GLuEeR+6XjrLLHSVuOyINY2A/yIyNHw+SUWvywz8iDg="
+)
+#: A retrieve date in the past: the chargers start at once (§5.19).
+_PAST: Final = "2024-01-01T00:00:00.000Z"
+
 DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
     "CancelReservation": {},  # the last reservation made at that charger
     "ChangeAvailability": {"connectorId": 0, "type": "Operative"},
@@ -21,7 +42,18 @@ DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
     "DataTransfer": {"vendorId": "simfleet"},
     "GetCompositeSchedule": {"connectorId": 1, "duration": 3600},
     "GetConfiguration": {},
-    "GetDiagnostics": {"location": "ftp://127.0.0.1/diagnostics"},
+    "GetDiagnostics": {
+        "location": "http://127.0.0.1/diagnostics/",
+        "retries": 1,
+        "retryInterval": 30,
+    },
+    "GetLog": {
+        "logType": "DiagnosticsLog",
+        "requestId": 1,
+        "log": {"remoteLocation": "http://127.0.0.1/logs/"},
+        "retries": 1,
+        "retryInterval": 30,
+    },
     "GetLocalListVersion": {},
     "RemoteStartTransaction": {"idTag": "REMOTE0001"},
     # Completed per charger when sent (csms.complete_payload): the transaction running there.
@@ -33,8 +65,21 @@ DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
     "TriggerMessage": {"requestedMessage": "Heartbeat"},
     "UnlockConnector": {"connectorId": 1},
     "UpdateFirmware": {
-        "location": "ftp://127.0.0.1/firmware.bin",
-        "retrieveDate": "2030-01-01T00:00:00.000Z",
+        "location": "http://127.0.0.1/firmware/simfleet-0.2.bin",
+        "retrieveDate": _PAST,
+        "retries": 2,
+        "retryInterval": 60,
+    },
+    "SignedUpdateFirmware": {
+        "requestId": 1,
+        "retries": 2,
+        "retryInterval": 60,
+        "firmware": {
+            "location": "http://127.0.0.1/firmware/simfleet-0.2.bin",
+            "retrieveDateTime": _PAST,
+            "signingCertificate": SIGNING_CERTIFICATE,
+            "signature": FIRMWARE_SIGNATURE,
+        },
     },
     "GetInstalledCertificateIds": {"certificateType": "CentralSystemRootCertificate"},
     "ExtendedTriggerMessage": {"requestedMessage": "Heartbeat"},

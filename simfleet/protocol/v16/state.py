@@ -20,6 +20,21 @@ class Status(StrEnum):
     FAULTED = "Faulted"
 
 
+@dataclass(frozen=True, slots=True)
+class FirmwareSettings:
+    """How long firmware and diagnostics work takes on a charger, and how often it fails
+    (the scenario's `[firmware]`). Durations are wall seconds, drawn uniformly in (low, high).
+    One object is shared by a whole fleet; `seed` is the scenario's."""
+
+    download_s: tuple[float, float] = (30.0, 120.0)
+    install_s: tuple[float, float] = (60.0, 180.0)
+    reboot_s: tuple[float, float] = (20.0, 60.0)
+    download_failure_rate: float = 0.02  # per download attempt
+    install_failure_rate: float = 0.01
+    upload_timeout_s: float = 30.0  # one HTTP upload attempt, connect to answer
+    seed: int = 0
+
+
 class BootState(StrEnum):
     WAITING = "Waiting"  # not connected yet, or connected and the BootNotification in flight
     PENDING = "Pending"  # CSMS said Pending/Rejected (or failed): retry at `boot_retry_at`
@@ -51,6 +66,9 @@ class ChargerSettings:
     reboot_s: float = 15.0
     #: AC supply phases of each connector (smart charging converts A <-> W with them).
     phases: int = 3
+    #: The charger's index in the fleet: with the firmware settings' seed, its random draws.
+    index: int = 0
+    firmware_settings: FirmwareSettings = FirmwareSettings()
 
 
 class Connector:
