@@ -84,6 +84,7 @@ def settings_for(scenario: Scenario, index: int, hardware: Hardware) -> ChargerS
         ac=hardware.ac,
         clock_aligned_s=model.clock_aligned_s,
         phases=hardware.phases,
+        security_profile=scenario.security.profile,
     )
 
 

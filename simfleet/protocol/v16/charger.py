@@ -12,18 +12,21 @@ import functools
 import heapq
 import itertools
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from simfleet.protocol.dialect import V16
 from simfleet.protocol.errors import ErrorCode
 from simfleet.protocol.frames import Call, Payload
 from simfleet.protocol.ports import Meter, Observer
 from simfleet.protocol.session import NEVER, Malformed, OutgoingCall, RpcSession
-from simfleet.protocol.v16 import charging_commands, core_profile, messages
+from simfleet.protocol.v16 import charging_commands, core_profile, messages, security
 from simfleet.protocol.v16.configuration import Configuration
 from simfleet.protocol.v16.local_auth import AuthorizationCache, AuthPolicy, LocalAuthList
 from simfleet.protocol.v16.smart_charging import ChargingProfiles
 from simfleet.protocol.v16.state import BootState, ChargerSettings, Connector, Status
+
+if TYPE_CHECKING:
+    from simfleet.protocol.certificates import CertificateStore
 
 __all__ = ["BootState", "Charger16", "ChargerSettings", "Connector", "Status"]
 
@@ -74,6 +77,8 @@ class Charger16:
         "_limit_at",
         "_local_list",
         "_profiles",
+        "_reboot_event",
+        "_security",
         "_timers",
         "boot",
         "boot_retry_at",
@@ -84,6 +89,7 @@ class Charger16:
         "firmware_status",
         "heartbeat_at",
         "heartbeat_interval",
+        "log_status",
         "measurands",
         "meter",
         "meter_at",
@@ -93,6 +99,7 @@ class Charger16:
         "reset_pending",
         "session",
         "settings",
+        "signed_firmware_status",
         "stop_measurands",
     )
 
@@ -118,6 +125,11 @@ class Charger16:
         self.reset_deadline = NEVER
         self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
+        self.log_status = "Idle"  # UploadLogStatusEnumType (security whitepaper §6.19)
+        self.signed_firmware_status = "Idle"  # FirmwareStatusEnumType (whitepaper §6.8)
+        # Security extension: certificates made on first use; a reboot's event until back up.
+        self._security: CertificateStore | None = None
+        self._reboot_event: tuple[str, float] | None = None
         # Smart charging and local authorization state, made on first use (memory per charger).
         self._profiles: ChargingProfiles | None = None
         self._local_list: LocalAuthList | None = None
@@ -143,6 +155,8 @@ class Charger16:
             self.boot = BootState.WAITING
             self.boot_retry_at = NEVER
             self._send_boot(now, now)  # queued first (urgent), ahead of transaction messages
+            if self._reboot_event is not None:
+                security.back_up(self, now)
             self.session.connected(now)
             return
         # Back online: report where each connector is now (§4.9), then the queued transaction
@@ -454,6 +468,7 @@ class Charger16:
         self.boot = BootState.WAITING
         self.boot_retry_at = NEVER
         self.heartbeat_at = NEVER
+        security.rebooted(self, reason, now)
 
     def ev_suspended(self, connector_id: int, now: float) -> None:
         """The EV stopped drawing power (battery full)."""
@@ -700,11 +715,13 @@ def _next_tick(due: float, interval: float, now: float) -> float:
     return following if following > now else now + interval
 
 
-_HANDLERS: Final = {**core_profile.HANDLERS, **charging_commands.HANDLERS}
+#: Later tables win: security wraps core_profile's ChangeConfiguration (whitepaper A05, A01).
+_HANDLERS: Final = {**core_profile.HANDLERS, **charging_commands.HANDLERS, **security.HANDLERS}
 
 #: What to do with the answer to one of our CALLs, by action (class-wide: no dict per charger).
 _ANSWERED: Final[dict[str, Callable[[Charger16, OutgoingCall, float], None]]] = {
     "BootNotification": Charger16._on_boot,
     "Authorize": Charger16._on_authorize,
     "StartTransaction": Charger16._on_start,
+    "SignCertificate": security.on_sign_certificate,
 }

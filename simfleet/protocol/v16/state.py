@@ -51,6 +51,8 @@ class ChargerSettings:
     reboot_s: float = 15.0
     #: AC supply phases of each connector (smart charging converts A <-> W with them).
     phases: int = 3
+    #: The security profile it connects with (security whitepaper §2.1; 0: none).
+    security_profile: int = 0
 
 
 class Connector:
