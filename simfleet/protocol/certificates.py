@@ -120,37 +120,64 @@ def same_key(a: x509.Certificate, b: ec.EllipticCurvePrivateKey) -> bool:
     return a.public_key().public_bytes(*der) == b.public_key().public_bytes(*der)
 
 
-class Installed:
-    """One root/CA certificate in the store, with its SHA256 hash data computed once."""
+def der_of(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
 
-    __slots__ = ("cert", "issuer", "kind", "sha256")
+
+def from_der(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)
+
+
+class Installed:
+    """One root/CA certificate in the store: DER bytes (a parsed certificate and its caches
+    cost a few KB a charger would keep for nothing), its SHA256 hash data computed once."""
+
+    __slots__ = ("der", "issuer_der", "kind", "sha256")
 
     def __init__(self, kind: str, cert: x509.Certificate, issuer: x509.Certificate) -> None:
         self.kind = kind
-        self.cert = cert
-        self.issuer = issuer
+        self.der = der_of(cert)
+        self.issuer_der = self.der if issuer is cert else der_of(issuer)
         self.sha256 = hash_data(cert, issuer)
 
+    @property
+    def cert(self) -> x509.Certificate:
+        return from_der(self.der)
+
     def hash_data(self, algorithm: str) -> HashData:
-        return (
-            self.sha256 if algorithm == "SHA256" else hash_data(self.cert, self.issuer, algorithm)
-        )
+        if algorithm == "SHA256":
+            return self.sha256
+        return hash_data(self.cert, from_der(self.issuer_der), algorithm)
 
 
 class CertificateStore:
     """What one charger holds: the root/CA certificates a CSMS installed (M03-M05), the key pair
     of its pending certificate request, and its own certificate chain and key (A02/A03)."""
 
-    __slots__ = ("_installed", "_pending_key", "_pending_subject", "chain", "key")
+    __slots__ = ("_chain", "_installed", "_key", "_pending_key", "_pending_subject")
 
     def __init__(self) -> None:
         self._installed: list[Installed] = []
         self._pending_key: ec.EllipticCurvePrivateKey | None = None
         self._pending_subject: tuple[str, str] = ("", "")
-        #: The charge point certificate (leaf first) and its key, once a CertificateSigned was
-        #: accepted. The private key never leaves the charger (A02.FR.05).
-        self.chain: list[x509.Certificate] = []
-        self.key: ec.EllipticCurvePrivateKey | None = None
+        # The charge point certificate chain (leaf first, DER) and its key (PKCS#8 DER), once a
+        # CertificateSigned was accepted. The private key never leaves the charger (A02.FR.05).
+        self._chain: tuple[bytes, ...] = ()
+        self._key = b""
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        """The charge point certificate, leaf first, then the CA certificates that came with it."""
+        return [from_der(der) for der in self._chain]
+
+    @property
+    def key(self) -> ec.EllipticCurvePrivateKey | None:
+        """The charge point certificate's private key."""
+        if not self._key:
+            return None
+        key = serialization.load_der_private_key(self._key, None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return key
 
     # -- M05 InstallCertificate, M03 GetInstalledCertificateIds, M04 DeleteCertificate -----------
 
@@ -169,7 +196,7 @@ class CertificateStore:
         if issuer is None:
             return "Rejected"
         entry = Installed(kind, cert, issuer)
-        if any(e.kind == kind and e.cert == cert for e in self._installed):
+        if any(e.kind == kind and e.der == entry.der for e in self._installed):
             return "Accepted"  # installed already: installing it again changes nothing
         if len(self._installed) >= max_length:
             return "Rejected"
@@ -211,8 +238,9 @@ class CertificateStore:
         return "NotFound"
 
     def _is_own_certificate(self, wanted: Mapping[str, object], algorithm: str) -> bool:
-        for i, cert in enumerate(self.chain):
-            issuer = self.chain[i + 1] if i + 1 < len(self.chain) else self._issuer_of(cert)
+        chain = self.chain
+        for i, cert in enumerate(chain):
+            issuer = chain[i + 1] if i + 1 < len(chain) else self._issuer_of(cert)
             if issuer is not None and same_hash_data(hash_data(cert, issuer, algorithm), wanted):
                 return True
         return False
@@ -255,7 +283,13 @@ class CertificateStore:
         problem = self._leaf_problem(leaf, key, now) or self._hierarchy_problem(chain)
         if problem:
             return problem
-        self.chain, self.key, self._pending_key = chain, key, None
+        self._chain = tuple(der_of(cert) for cert in chain)
+        self._key = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self._pending_key = None
         return ""
 
     def _leaf_problem(
@@ -288,7 +322,7 @@ class CertificateStore:
 
     def has_valid_certificate(self, now: float) -> bool:
         """A valid charge point certificate is installed (A05.FR.04)."""
-        return bool(self.chain) and valid_at(self.chain[0], now)
+        return bool(self._chain) and valid_at(from_der(self._chain[0]), now)
 
 
 class CertificateAuthority:
