@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
@@ -43,6 +43,9 @@ LEAF_DAYS: Final = 365
 _P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 HashData = dict[str, str]
+#: What `cryptography` raises for input it cannot use: malformed PEM/DER, unknown algorithms.
+#: Whatever a CSMS sends, the charger answers; it never fails on it.
+BAD_INPUT: Final = (ValueError, TypeError, UnsupportedAlgorithm)
 
 
 def utc(now: float) -> datetime:
@@ -96,7 +99,7 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """`issuer`'s name is `cert`'s issuer and its key verifies `cert`'s signature."""
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
+    except (*BAD_INPUT, InvalidSignature):
         return False
     return True
 
@@ -186,22 +189,24 @@ class CertificateStore:
         valid now, an end-entity certificate, or an issuer we cannot find (without the issuer's
         key there is no hash data, §6.1) (M05.FR.06); or the store is full (M05.FR.03)."""
         try:
-            certs = parse_certificates(pem)
-        except ValueError:
+            entry = self._readable(kind, pem, now)
+        except BAD_INPUT:
             return "Rejected"
-        if len(certs) != 1 or not valid_at(certs[0], now) or not is_ca(certs[0]):
+        if entry is None:
             return "Rejected"
-        cert = certs[0]
-        issuer = self._issuer_of(cert)
-        if issuer is None:
-            return "Rejected"
-        entry = Installed(kind, cert, issuer)
         if any(e.kind == kind and e.der == entry.der for e in self._installed):
             return "Accepted"  # installed already: installing it again changes nothing
         if len(self._installed) >= max_length:
             return "Rejected"
         self._installed.append(entry)
         return "Accepted"
+
+    def _readable(self, kind: str, pem: str, now: float) -> Installed | None:
+        certs = parse_certificates(pem)
+        if len(certs) != 1 or not valid_at(certs[0], now) or not is_ca(certs[0]):
+            return None
+        issuer = self._issuer_of(certs[0])
+        return None if issuer is None else Installed(kind, certs[0], issuer)
 
     def _issuer_of(self, cert: x509.Certificate) -> x509.Certificate | None:
         if issued_by(cert, cert):
@@ -277,10 +282,9 @@ class CertificateStore:
             return "no certificate request of ours is pending"
         try:
             chain = parse_certificates(chain_pem)
-        except ValueError:
-            return "certificateChain is not PEM X.509 certificates"
-        leaf = chain[0]
-        problem = self._leaf_problem(leaf, key, now) or self._hierarchy_problem(chain)
+            problem = self._leaf_problem(chain[0], key, now) or self._hierarchy_problem(chain)
+        except BAD_INPUT as error:
+            return f"certificateChain is not usable PEM X.509 certificates: {error}"
         if problem:
             return problem
         self._chain = tuple(der_of(cert) for cert in chain)
@@ -338,12 +342,15 @@ class CertificateAuthority:
         """The chain (leaf, then this CA's root) for a CSR, valid from `now` for LEAF_DAYS; None
         if the CSR is not a well-signed PKCS#10 request with a CN."""
         try:
-            csr = x509.load_pem_x509_csr(csr_pem.encode("utf-8", "replace"))
-        except ValueError:
+            return self._sign(csr_pem, now)
+        except BAD_INPUT:
             return None
-        if not csr.is_signature_valid or not csr.subject.get_attributes_for_oid(
-            NameOID.COMMON_NAME
-        ):
+
+    def _sign(self, csr_pem: str, now: float) -> str | None:
+        csr = x509.load_pem_x509_csr(csr_pem.encode("utf-8", "replace"))
+        if not csr.is_signature_valid:
+            return None
+        if not csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
             return None
         start = utc(int(now))
         end = min(start + timedelta(days=LEAF_DAYS), self.certificate.not_valid_after_utc)

@@ -327,3 +327,29 @@ def test_not_yet_valid_certificate_is_kept_for_later() -> None:
     assert store.accept_signed(signed_for(store, simulator_ca(), now=NOW + DAY), NOW) == ""
     assert not store.has_valid_certificate(NOW)  # A02.FR.08: used from its 'not before'
     assert store.has_valid_certificate(NOW + DAY)
+
+
+def mangled(text: str) -> list[str]:
+    """Broken variants of a PEM text: cut short, bytes flipped in the base64, framing only."""
+    lines = text.splitlines()
+    body = [line for line in lines if not line.startswith("-----")]
+    flipped = [line[:10] + ("A" if line[10] != "A" else "B") + line[11:] for line in body]
+    return [
+        text[: len(text) // 2],
+        "\n".join([lines[0], *flipped, lines[-1]]),
+        "\n".join([lines[0], "AAAA", lines[-1]]),
+        "\n".join([lines[0], lines[-1]]),
+    ]
+
+
+def test_broken_pem_is_refused_never_raised() -> None:
+    store = CertificateStore()
+    request = store.new_request("CP-1", "Test CPO")
+    chain = simulator_ca().sign(request, NOW)
+    assert chain is not None
+    for text in mangled(SIMULATOR_ROOT_PEM):
+        assert store.install(CENTRAL_SYSTEM_ROOT, text, NOW, 10) == "Rejected"
+        assert store.accept_signed(text, NOW) != ""
+    for text in mangled(request):
+        assert simulator_ca().sign(text, NOW) is None
+    assert store.accept_signed(chain, NOW) == ""  # the intact chain still fits the request
