@@ -146,15 +146,21 @@ async def run_connection(
     url = charger_url(link.target, agent.identity)
     headers = [basic_auth_header(agent.identity, link.password)] if link.password else []
     ever_connected = False
+    refused = False  # the last attempt got HTTP 401
     while not stopping.set:
         try:
             ws = await open_connection(
                 url, link.subprotocol, link.connect_timeout_s, headers, link.ssl_context
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
-            recorder.connection_failed(failure_reason(error))
+            reason = failure_reason(error)
+            recorder.connection_failed(reason)
+            if reason == "http_401" and not refused:
+                agent.authentication_refused(clock())  # one security event per refusal streak
+            refused = reason == "http_401"
             await asyncio.sleep(next(delays))
             continue
+        refused = False
         recorder.opened += 1
         if ever_connected:
             recorder.reconnects += 1

@@ -16,6 +16,7 @@ import math
 from simfleet.behaviour.model import AuthOutcome, ChargerPlan, Episode, Visit
 from simfleet.behaviour.tokens import TokenBook
 from simfleet.protocol.ports import Observer, Reading
+from simfleet.protocol.v16 import security
 from simfleet.protocol.v16.charger import Charger16, ChargerSettings, Status
 from simfleet.protocol.v16.maintenance import UploadRequest
 from simfleet.sim.battery import ConnectorBattery
@@ -127,6 +128,10 @@ class ChargerAgent:
 
     def receive(self, data: bytes | str, now: float) -> None:
         self.charger.receive(data, now)
+
+    def authentication_refused(self, now: float) -> None:
+        """The CSMS refused our Basic auth credentials (HTTP 401 to the upgrade request)."""
+        security.authentication_refused(self.charger, now)
 
     def take_outbox(self) -> list[bytes]:
         return self.charger.take_outbox()

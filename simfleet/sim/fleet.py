@@ -94,6 +94,7 @@ def settings_for(
         phases=hardware.phases,
         index=index,
         firmware_settings=firmware or firmware_settings(scenario),
+        security_profile=scenario.security.profile,
     )
 
 

@@ -8,7 +8,14 @@ import orjson
 import pytest
 
 from simfleet.protocol.ports import Reading
-from simfleet.protocol.v16.charger import BootState, Charger16, ChargerSettings, Status
+from simfleet.protocol.v16.charger import (
+    _HANDLERS,
+    KNOWN_CSMS_ACTIONS,
+    BootState,
+    Charger16,
+    ChargerSettings,
+    Status,
+)
 from simfleet.sim.stats import Recorder
 
 SETTINGS = ChargerSettings(
@@ -246,18 +253,12 @@ def test_busy_connector_refuses_a_second_car() -> None:
     assert not charger.plug_in(1, "B", 2.0)
 
 
-def test_csms_commands_not_handled_yet_are_answered_honestly() -> None:
+def test_every_csms_command_has_a_handler_and_unknown_ones_are_not_implemented() -> None:
+    assert set(_HANDLERS) >= KNOWN_CSMS_ACTIONS
     charger, csms, recorder = booted()
-    charger.receive(b'[2, "c1", "CertificateSigned", {"certificateChain": "x"}]', 1.0)
     charger.receive(b'[2, "c2", "MakeCoffee", {}]', 1.0)
-    assert csms.pending() == [
-        [4, "c1", "NotSupported", "CertificateSigned", {}],
-        [4, "c2", "NotImplemented", "MakeCoffee", {}],
-    ]
-    assert recorder.commands == {
-        ("1.6", "CertificateSigned", "NotSupported"): 1,
-        ("1.6", "MakeCoffee", "NotImplemented"): 1,
-    }
+    assert csms.pending() == [[4, "c2", "NotImplemented", "MakeCoffee", {}]]
+    assert recorder.commands == {("1.6", "MakeCoffee", "NotImplemented"): 1}
 
 
 def test_garbage_from_the_csms_is_counted_and_answered() -> None:

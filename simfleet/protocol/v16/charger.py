@@ -12,7 +12,7 @@ import functools
 import heapq
 import itertools
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from simfleet.protocol.dialect import V16
 from simfleet.protocol.errors import ErrorCode
@@ -26,6 +26,7 @@ from simfleet.protocol.v16 import (
     firmware,
     messages,
     reservation_profile,
+    security,
 )
 from simfleet.protocol.v16.configuration import Configuration
 from simfleet.protocol.v16.local_auth import (
@@ -40,13 +41,16 @@ from simfleet.protocol.v16.reservation import Reservation, Reservations
 from simfleet.protocol.v16.smart_charging import ChargingProfiles
 from simfleet.protocol.v16.state import BootState, ChargerSettings, Connector, Status
 
+if TYPE_CHECKING:
+    from simfleet.protocol.certificates import CertificateStore
+
 __all__ = ["BootState", "Charger16", "ChargerSettings", "Connector", "Status"]
 
 VERSION: Final = V16.version
 _TIMER_SEQ: Final = itertools.count()  # ties between timers run in the order they were set
 
-#: OCPP 1.6 §5: every CSMS-initiated action. Those the charger does not handle yet are answered
-#: NotSupported ("recognised but not supported"); anything else NotImplemented (OCPP-J §4.2.3).
+#: OCPP 1.6 §5 and the security whitepaper: every CSMS-initiated action (each has a handler; a
+#: test keeps it so). Anything else is answered NotImplemented (OCPP-J §4.2.3).
 KNOWN_CSMS_ACTIONS: Final = frozenset(
     {
         "CancelReservation",
@@ -90,7 +94,9 @@ class Charger16:
         "_local_list",
         "_maintenance",
         "_profiles",
+        "_reboot_event",
         "_reservations",
+        "_security",
         "_timers",
         "boot",
         "boot_retry_at",
@@ -138,11 +144,14 @@ class Charger16:
         self.reset_deadline = NEVER
         self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
-        self.signed_firmware_status = "Idle"  # security whitepaper, SignedUpdateFirmware
-        self.log_status = "Idle"  # security whitepaper, GetLog
+        self.signed_firmware_status = "Idle"  # FirmwareStatusEnumType (whitepaper §6.8)
+        self.log_status = "Idle"  # UploadLogStatusEnumType (security whitepaper §6.19)
         # Firmware and upload jobs, made on first use; files for the engine to upload.
         self._maintenance: Maintenance | None = None
         self.pending_uploads: list[UploadRequest] | None = None
+        # Security extension: certificates made on first use; a reboot's event until back up.
+        self._security: CertificateStore | None = None
+        self._reboot_event: tuple[str, float] | None = None
         # Smart charging and local authorization state, made on first use (memory per charger).
         self._profiles: ChargingProfiles | None = None
         self._local_list: LocalAuthList | None = None
@@ -169,6 +178,8 @@ class Charger16:
             self.boot = BootState.WAITING
             self.boot_retry_at = NEVER
             self._send_boot(now, now)  # queued first (urgent), ahead of transaction messages
+            if self._reboot_event is not None:
+                security.back_up(self, now)
             self.session.connected(now)
             return
         # Back online: report where each connector is now (§4.9), then the queued transaction
@@ -612,6 +623,7 @@ class Charger16:
         self.boot = BootState.WAITING
         self.boot_retry_at = NEVER
         self.heartbeat_at = NEVER
+        security.rebooted(self, reason, now)
 
     def ev_suspended(self, connector_id: int, now: float) -> None:
         """The EV stopped drawing power (battery full)."""
@@ -783,12 +795,8 @@ class Charger16:
         if handler is not None:
             self.observer.command_handled(VERSION, call.action, handler(self, call, now))
             return
-        if call.action in KNOWN_CSMS_ACTIONS:
-            self.session.answer_error(call, ErrorCode.NOT_SUPPORTED, call.action)
-            self.observer.command_handled(VERSION, call.action, "NotSupported")
-        else:
-            self.session.answer_error(call, ErrorCode.NOT_IMPLEMENTED, call.action)
-            self.observer.command_handled(VERSION, call.action, "NotImplemented")
+        self.session.answer_error(call, ErrorCode.NOT_IMPLEMENTED, call.action)
+        self.observer.command_handled(VERSION, call.action, "NotImplemented")
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -897,12 +905,14 @@ def _next_tick(due: float, interval: float, now: float) -> float:
     return following if following > now else now + interval
 
 
+#: Later tables win: security wraps core_profile's ChangeConfiguration (whitepaper A05, A01).
 _HANDLERS: Final = {
     **core_profile.HANDLERS,
     **charging_commands.HANDLERS,
     **reservation_profile.HANDLERS,
     **firmware.HANDLERS,
     **diagnostics.HANDLERS,
+    **security.HANDLERS,
 }
 
 #: What to do with the answer to one of our CALLs, by action (class-wide: no dict per charger).
@@ -911,6 +921,7 @@ _ANSWERED: Final[dict[str, Callable[[Charger16, OutgoingCall, float], None]]] = 
     "Authorize": Charger16._on_authorize,
     "StartTransaction": Charger16._on_start,
     "StopTransaction": Charger16._on_stop,
+    "SignCertificate": security.on_sign_certificate,
 }
 
 

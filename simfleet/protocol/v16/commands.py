@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from simfleet.protocol.ca_root import SIMULATOR_ROOT_PEM
 from simfleet.protocol.frames import Payload
 
 #: A self-signed P-256 certificate (valid 2024-2049) for SignedUpdateFirmware's default payload,
@@ -32,6 +33,14 @@ FIRMWARE_SIGNATURE: Final = (
 )
 #: A retrieve date in the past: the chargers start at once (§5.19).
 _PAST: Final = "2024-01-01T00:00:00.000Z"
+#: CertificateHashDataType (security whitepaper §6.1) of the simulator's root, SHA256; a unit
+#: test recomputes it from the certificate.
+SIMULATOR_ROOT_HASH_DATA: Final = {
+    "hashAlgorithm": "SHA256",
+    "issuerNameHash": "90529d26ac382db019f75ae99f00a4cad9bb849d78ee8cd4fa897296138e8f7c",
+    "issuerKeyHash": "e25964c7aba6c6e31f2f5689c431250eeb3f766b65a7e2fd39e6a64b92e5ce46",
+    "serialNumber": "5F1EE7",
+}
 
 DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
     "CancelReservation": {},  # the last reservation made at that charger
@@ -82,7 +91,17 @@ DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
         },
     },
     "GetInstalledCertificateIds": {"certificateType": "CentralSystemRootCertificate"},
-    "ExtendedTriggerMessage": {"requestedMessage": "Heartbeat"},
+    # Security whitepaper: the charge point certificate update (A02) through the embedded
+    # CSMS's CA, and the simulator's root (the same CA) installed, listed and deleted (M03-M05).
+    "ExtendedTriggerMessage": {"requestedMessage": "SignChargePointCertificate"},
+    "InstallCertificate": {
+        "certificateType": "CentralSystemRootCertificate",
+        "certificate": SIMULATOR_ROOT_PEM,
+    },
+    "DeleteCertificate": {"certificateHashData": SIMULATOR_ROOT_HASH_DATA},
+    # Unasked for, a root is no charge point certificate: Rejected, and the charger's
+    # InvalidChargePointCertificate event (A02.FR.07).
+    "CertificateSigned": {"certificateChain": SIMULATOR_ROOT_PEM},
 }
 
 

@@ -287,6 +287,10 @@ HANDLERS: Final[dict[str, Handler]] = {
 }
 
 
+#: CpoName (security whitepaper §7.5) until a CSMS sets its own.
+DEFAULT_CPO_NAME: Final = "simfleet"
+
+
 def default_configuration(ch: Charger16) -> Configuration:
     s = ch.settings
     return Configuration.defaults(
@@ -296,4 +300,7 @@ def default_configuration(ch: Charger16) -> Configuration:
         clock_aligned_s=s.clock_aligned_s,
         measurands=s.measurands,
         authorize_remote=s.authorize_before_start,
+        # The profile it connects with; a CpoName, so that a certificate request (whitepaper A02,
+        # "CpoName MUST be set") works before a CSMS configures its own.
+        extra={"SecurityProfile": str(s.security_profile), "CpoName": DEFAULT_CPO_NAME},
     )

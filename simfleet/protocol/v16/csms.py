@@ -49,6 +49,7 @@ class CsmsConnection16:
     """One charger's connection as the CSMS sees it."""
 
     __slots__ = (
+        "_follow_up",
         "_handlers",
         "_open_transactions",
         "_reservation_ids",
@@ -93,8 +94,10 @@ class CsmsConnection16:
             "SecurityEventNotification": _empty,
             "LogStatusNotification": _empty,
             "SignedFirmwareStatusNotification": _empty,
-            "SignCertificate": lambda _payload, _now: ACCEPTED,
+            "SignCertificate": self._sign_certificate,
         }
+        #: A CALL of ours that goes out right after the answer to the charger's CALL.
+        self._follow_up: tuple[str, Payload] | None = None
 
     def receive(self, data: bytes | str, now: float) -> str | None:
         """Answer one frame; returns the action of a CALL (None for anything else)."""
@@ -106,6 +109,10 @@ class CsmsConnection16:
                 self.session.answer_error(event, ErrorCode.NOT_IMPLEMENTED, event.action)
             else:
                 self.session.answer(event, handler(event.payload, now))
+                if self._follow_up is not None:
+                    action, payload = self._follow_up
+                    self._follow_up = None
+                    self.command(action, payload, now)
             return event.action
         if type(event) is OutgoingCall:
             self._count(event.action, answer_status(event.result, event.error_code))
@@ -162,6 +169,20 @@ class CsmsConnection16:
 
     def _authorize(self, payload: Payload, _now: float) -> Payload:
         return {"idTagInfo": {"status": self.settings.status_of(payload.get("idTag"))}}
+
+    def _sign_certificate(self, payload: Payload, now: float) -> Payload:
+        """SignCertificate (security whitepaper A02): Accepted, then the signed chain follows in a
+        CertificateSigned; Rejected if the CSR is not a well-signed PKCS#10 request (A02.FR.12).
+        This CSMS is its own CA (A02.FR.04 advises a separate one; A02 allows the CPO's)."""
+        # Loaded on first use, like the charger's certificate store (X.509 costs ~16 MB).
+        from simfleet.protocol.certificates import simulator_ca  # noqa: PLC0415
+
+        csr = payload.get("csr")
+        chain = simulator_ca().sign(csr, now) if isinstance(csr, str) else None
+        if chain is None:
+            return {"status": "Rejected"}
+        self._follow_up = ("CertificateSigned", {"certificateChain": chain})
+        return ACCEPTED
 
     def _start(self, payload: Payload, _now: float) -> Payload:
         status = self.settings.status_of(payload.get("idTag"))

@@ -69,6 +69,8 @@ class ChargerSettings:
     #: The charger's index in the fleet: with the firmware settings' seed, its random draws.
     index: int = 0
     firmware_settings: FirmwareSettings = FirmwareSettings()
+    #: The security profile it connects with (security whitepaper §2.1; 0: none).
+    security_profile: int = 0
 
 
 class Connector:
