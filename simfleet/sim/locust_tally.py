@@ -24,6 +24,10 @@ def bucket_ms(ms: float) -> int:
     return int(round(ms, -3))
 
 
+#: Failure texts are cut here: Locust keys its Failures table by them.
+MAX_FAILURE_CHARS = 120
+
+
 class _Entry:
     __slots__ = ("failures", "max_ms", "min_ms", "requests", "response_times", "total_ms")
 
@@ -62,10 +66,16 @@ class LocustTally:
             error = (version, action, failure)
             self._errors[error] = self._errors.get(error, 0) + 1
 
+    def error(self, version: str, action: str, failure: str) -> None:
+        """A failure that is no request of its own (a schema violation in strict mode): it
+        shows in Locust's Failures tab only."""
+        key = (version, action, failure[:MAX_FAILURE_CHARS])
+        self._errors[key] = self._errors.get(key, 0) + 1
+
     def drain(self, now: float) -> dict[str, Any] | None:
         """The deltas as Locust StatsEntry dicts (method = "OCPP <version>", name = action)
         and error counts; None if nothing happened."""
-        if not self._entries:
+        if not self._entries and not self._errors:
             return None
         second = int(now)
         entries = []
