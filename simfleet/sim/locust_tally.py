@@ -34,9 +34,11 @@ class _Entry:
     def __init__(self) -> None:
         self.requests = 0
         self.failures = 0
-        self.total_ms = 0
-        self.max_ms = 0
-        self.min_ms: int | None = None
+        # Float milliseconds, as Locust's own StatsEntry.log keeps them: a CSMS command's
+        # sub-millisecond handling time must not read as 0 ms.
+        self.total_ms = 0.0
+        self.max_ms = 0.0
+        self.min_ms: float | None = None
         self.response_times: dict[int, int] = {}
 
 
@@ -52,7 +54,7 @@ class LocustTally:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry()
-        ms = round(latency_s * 1000.0)
+        ms = latency_s * 1000.0
         entry.requests += 1
         entry.total_ms += ms
         if ms > entry.max_ms:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import orjson
+import pytest
 
 from simfleet.sim.locust_tally import MAX_FAILURE_CHARS, LocustTally, bucket_ms
 from simfleet.sim.stats import Recorder
@@ -70,7 +71,7 @@ def test_csms_initiated_commands_get_rows_of_their_own() -> None:
     recorder.tally = LocustTally()
     recorder.command_handled("1.6", "Reset", "NotSupported")
     assert recorder.tally.drain(1_700_000_000.0) is None  # not until its answer is written
-    recorder.command_answered(0.0042)
+    recorder.command_answered(0.00042)
     recorder.command_handled("1.6", "ChangeConfiguration", "Accepted")
     recorder.command_answered(0.0126)
     recorder.command_answered(0.5)  # nothing pending: ignored
@@ -80,11 +81,15 @@ def test_csms_initiated_commands_get_rows_of_their_own() -> None:
         (e["method"], e["name"]): (e["num_requests"], e["num_failures"], e["max_response_time"])
         for e in deltas["entries"]
     }
-    # Response time = handling time, in Locust's whole milliseconds.
+    # Response time = handling time, in float milliseconds as Locust keeps them (a
+    # sub-millisecond handling time is not 0), bucketed as Locust buckets them.
     assert rows == {
-        ("OCPP 1.6 CSMS", "Reset"): (1, 1, 4),
-        ("OCPP 1.6 CSMS", "ChangeConfiguration"): (1, 0, 13),
+        ("OCPP 1.6 CSMS", "Reset"): (1, 1, pytest.approx(0.42)),
+        ("OCPP 1.6 CSMS", "ChangeConfiguration"): (1, 0, pytest.approx(12.6)),
     }
+    reset = next(e for e in deltas["entries"] if e["name"] == "Reset")
+    assert reset["response_times"] == {0: 1}
+    assert reset["total_response_time"] == pytest.approx(0.42)
     assert deltas["errors"] == [
         {"method": "OCPP 1.6 CSMS", "name": "Reset", "error": "NotSupported", "occurrences": 1}
     ]
