@@ -33,9 +33,10 @@ unit: $(STAMP) ## the test suite only
 
 test: lint typecheck unit ## lint, type check and the whole test suite
 
-bench: $(STAMP) ## floor vs simfleet (bench-results.json); metrics cost (bench-scrape.json)
+bench: $(STAMP) ## floor vs simfleet (bench-results.json); metrics (bench-scrape.json), --strict (bench-strict.json) costs
 	$(BIN)/python -m benchmarks.bench --out bench-results.json
 	$(BIN)/python -m benchmarks.scrape --out bench-scrape.json
+	$(BIN)/python -m benchmarks.strict --out bench-strict.json
 
 clean: ## remove the virtual environment and generated files
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache run-report.json bench-results.json bench-scrape.json
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache run-report.json bench-results.json bench-scrape.json bench-strict.json

@@ -102,6 +102,17 @@ def main() -> None:
     metavar="SECONDS",
     help="Keep serving metrics this long after the run, for a last scrape (metrics.hold_s).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Check every frame sent and received against the official OCPP JSON schemas and "
+    "count the violations (run.strict); the exit code stays 0.",
+)
+@click.option(
+    "--fail-on-violations",
+    is_flag=True,
+    help="--strict, and exit 4 if any frame broke a schema (run.fail_on_violations).",
+)
 @click.option("--quiet", is_flag=True, help="No progress, only the summary.")
 def run(
     scenario: str,
@@ -116,12 +127,15 @@ def run(
     metrics_port: int | None,
     metrics_host: str | None,
     metrics_hold: float | None,
+    strict: bool,
+    fail_on_violations: bool,
     quiet: bool,
 ) -> None:
     """Run the fleet described by SCENARIO (a TOML file) and report what the CSMS did.
 
     Exit codes: 0 run completed, 1 a worker failed, 2 bad input, 3 target unreachable,
-    130/143 stopped by SIGINT/SIGTERM (summary and report are still written).
+    4 schema violations (only with --fail-on-violations), 130/143 stopped by SIGINT/SIGTERM
+    (summary and report are still written).
     """
     try:
         loaded = load(scenario)
@@ -133,6 +147,8 @@ def run(
                 ramp_per_s=ramp,
                 workers=workers,
                 seed=seed,
+                strict=(strict or fail_on_violations) or None,
+                fail_on_violations=fail_on_violations or None,
             ).with_metrics(port=metrics_port, host=metrics_host, hold_s=metrics_hold)
         )
     except ScenarioError as error:
@@ -279,6 +295,12 @@ def plan(
     help="Send this command (default payload) to random booted chargers at this rate; "
     "repeatable, e.g. --command TriggerMessage=5.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Check every frame received and sent against the OCPP 1.6 JSON schemas; the "
+    "violations are printed every 10 s.",
+)
 def csms(
     host: str,
     port: int,
@@ -294,6 +316,7 @@ def csms(
     tls_cert: str | None,
     tls_key: str | None,
     commands: tuple[str, ...],
+    strict: bool,
 ) -> None:
     """Run the embedded OCPP 1.6J CSMS on its own (Ctrl-C to stop).
 
@@ -330,6 +353,7 @@ def csms(
         )
 
     last = [0]
+    shown = [0]  # violation examples already printed
 
     def tick(stats: CsmsStats) -> None:
         rate = (stats.calls - last[0]) / 10
@@ -342,6 +366,8 @@ def csms(
         if stats.commands:
             answers = ", ".join(f"{a} {s}: {n}" for (a, s), n in sorted(stats.commands.items()))
             click.echo(f"simfleet csms: commands answered: {answers}", err=True)
+        if strict:
+            _strict_tick(stats, shown)
 
     try:
         uvloop.run(
@@ -355,10 +381,25 @@ def csms(
                 tick,
                 security=security,
                 commands=command_rates,
+                strict=strict,
             )
         )
     except OSError as error:
         _fail(f"cannot listen on {host}:{port}: {error.strerror}")
+
+
+def _strict_tick(stats: Any, shown: list[int]) -> None:
+    """The CSMS's strict-mode line, then the violation examples not printed yet."""
+    total = sum(stats.violations.values())
+    found = ", ".join(f"{a} {d} {k}={n}" for (a, d, k), n in sorted(stats.violations.items()))
+    click.echo(
+        f"simfleet csms: strict: {stats.validated} frames checked, {total} schema violations"
+        + (f": {found}" if found else ""),
+        err=True,
+    )
+    for example in stats.examples[shown[0] :]:
+        click.echo(f"simfleet csms: schema violation: {example}", err=True)
+    shown[0] = len(stats.examples)
 
 
 def _command_rate(text: str) -> CsmsCommand:

@@ -271,6 +271,7 @@ class Bridge:
             "index_stride": 1,
             "label": label,
             "worker": index,
+            "strict": bool(getattr(self.environment.parsed_options, "simfleet_strict", False)),
         }
         log.info("engine child %s: chargers from %d, target %s", label, job["index_base"], target)
         self.serve_metrics(scenario, index)
@@ -412,6 +413,14 @@ def _on_parser(parser: Any, **_: Any) -> None:
         default=None,
         help="serve simfleet's Prometheus metrics from each Locust worker on this port "
         "(worker k: port + k; 0: any free port, logged)",
+        include_in_web_ui=False,
+    )
+    parser.add_argument(
+        "--simfleet-strict",
+        action="store_true",
+        default=False,
+        help="check every OCPP frame against the official JSON schemas; violations show as "
+        "failures (method 'OCPP <version> schema') and in the metrics",
         include_in_web_ui=False,
     )
     parser.add_argument(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from simfleet.sim.histogram import percentile_s
+from simfleet.sim.histogram import merge_sparse, percentile_s
 from simfleet.sim.stats import Snapshot
 
 
@@ -58,9 +58,28 @@ class Progress:
             f"p99 {percentile_s(buckets, 0.99) * 1000:6.1f} ms | "
             f"errors {errors} timeouts {timeouts} | "
             f"failed {k['failed']} dropped {k['dropped']} reconnects {k['reconnects']}"
+            f"{commands_part(totals)}{strict_part(totals)}"
         )
 
     def finish(self) -> None:
         if self._drawn:
             self.out.write("\n")
             self.out.flush()
+
+
+def commands_part(totals: Snapshot) -> str:
+    """CSMS commands handled so far and their p95 handling time (only once there are any)."""
+    if not totals.commands:
+        return ""
+    buckets = merge_sparse(h.buckets for h in totals.command_times.values())
+    return (
+        f" | commands {sum(totals.commands.values())} "
+        f"p95 {percentile_s(buckets, 0.95) * 1000:.2f} ms"
+    )
+
+
+def strict_part(totals: Snapshot) -> str:
+    """Strict mode: schema violations so far (the figure is there from the first frame)."""
+    if not totals.validated:
+        return ""
+    return f" | schema violations {sum(totals.violations.values())}"

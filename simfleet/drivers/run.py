@@ -28,6 +28,8 @@ from simfleet.sim.fleet import worker_count
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
+#: Strict mode with `fail_on_violations`: the run completed but frames broke the OCPP schemas.
+EXIT_VIOLATIONS = 4
 #: Open files a worker needs besides its sockets (pipes, libraries, the event loop).
 FILES_RESERVED = 64
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -139,7 +141,8 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
         print(
             f"simfleet: {scenario.chargers} chargers (OCPP {scenario.charger.ocpp_version}) "
             f"-> {where}, {workers} worker(s), {scenario.duration_s:g} s, "
-            f"ramp {scenario.ramp_per_s:g}/s, seed {scenario.seed}",
+            f"ramp {scenario.ramp_per_s:g}/s, seed {scenario.seed}"
+            + (", strict (frames checked against the OCPP schemas)" if scenario.strict else ""),
             file=err,
         )
     fleet = Fleet(scenario, target, password, workers)
@@ -197,6 +200,10 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
     print(summary_table(report), file=out)
     for error in fleet.errors():
         print(f"simfleet: worker error: {error}", file=err)
+    violations = report["schema_validation"]["violations_total"]
+    if scenario.fail_on_violations and violations and exit_code == EXIT_OK:
+        print(f"simfleet: error: {violations} frames broke the OCPP schemas", file=err)
+        exit_code = EXIT_VIOLATIONS
     if exit_code == EXIT_UNREACHABLE:
         reasons = ", ".join(f"{k}={v}" for k, v in report["connection_failures"].items())
         print(

@@ -59,6 +59,7 @@ class ChildJob:
     index_stride: int
     label: str  # shown in the Fleet tab, e.g. the Locust worker id
     worker: int = 0  # the Locust worker index: the `worker` label of its metrics
+    strict: bool = False  # --simfleet-strict: check every frame against the OCPP schemas
 
     @classmethod
     def from_json(cls, data: bytes) -> ChildJob:
@@ -71,6 +72,7 @@ class ChildJob:
             int(raw.get("index_stride", 1)),
             raw.get("label", ""),
             int(raw.get("worker", 0)),
+            bool(raw.get("strict", False)),
         )
 
 
@@ -229,6 +231,8 @@ class ControlledFleet:
 async def _main(job: ChildJob) -> None:
     out = _Out()
     scenario = load(job.scenario_path)
+    if job.strict:
+        scenario = scenario.with_overrides(strict=True)
     fleet = ControlledFleet(job, scenario, out)
     loop = fleet.loop
     reader = asyncio.StreamReader()

@@ -21,6 +21,7 @@ from simfleet.engine.transport import (
 )
 from simfleet.engine.uploads import http_put
 from simfleet.protocol.dialect import DIALECTS
+from simfleet.protocol.strict import FrameValidator
 from simfleet.protocol.v16.maintenance import UploadRequest
 from simfleet.scenario.model import Scenario
 from simfleet.sim.agent import ChargerAgent
@@ -37,6 +38,8 @@ class Link:
     connect_timeout_s: float
     password: str  # Basic auth (security profiles 1/2); empty: no Authorization header
     ssl_context: ssl.SSLContext | None
+    #: Strict mode: the OCPP version whose schemas every frame is checked against ("": off).
+    strict_version: str = ""
 
     @classmethod
     def for_scenario(cls, scenario: Scenario, target: str, password: str) -> Link:
@@ -48,13 +51,15 @@ class Link:
             connect_timeout_s=scenario.timeouts.connect_s,
             password=password if security.profile in (1, 2) else "",
             ssl_context=client_ssl_context(security.ca_file) if wss else None,
+            strict_version=scenario.charger.ocpp_version if scenario.strict else "",
         )
 
 
 class Slot:
-    """The engine's handle on one agent: its socket (if connected) and its scheduler entry."""
+    """The engine's handle on one agent: its socket (if connected), its scheduler entry, and
+    in strict mode its frame validator (made at the first connection; None when off)."""
 
-    __slots__ = ("agent", "recorder", "scheduler", "task", "wake_at", "ws")
+    __slots__ = ("agent", "recorder", "scheduler", "task", "validator", "wake_at", "ws")
 
     def __init__(self, agent: ChargerAgent, recorder: Recorder) -> None:
         self.agent = agent
@@ -63,6 +68,7 @@ class Slot:
         self.wake_at = NEVER
         self.task: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None  # set by run_connection
+        self.validator: FrameValidator | None = None
 
     def next_wakeup(self) -> float:
         return self.agent.next_wakeup()
@@ -86,7 +92,29 @@ class Slot:
             return
         for data in frames:
             send_nowait(ws, data)
-        self.recorder.frames_sent += len(frames)
+        recorder = self.recorder
+        recorder.frames_sent += len(frames)
+        if self.validator is not None:
+            check_frames(self.validator, recorder, frames)
+
+    def check_received(self, data: bytes) -> None:
+        """Strict mode: check a frame read from the CSMS (before the charger handles it)."""
+        validator = self.validator
+        if validator is None:
+            return
+        self.recorder.validated_received += 1
+        violation = validator.received(data)
+        if violation is not None:
+            self.recorder.schema_violation(validator.version, "received", *violation, data)
+
+
+def check_frames(validator: FrameValidator, recorder: Recorder, frames: list[bytes]) -> None:
+    """Strict mode: check frames just written to the CSMS."""
+    recorder.validated_sent += len(frames)
+    for data in frames:
+        violation = validator.sent(data)
+        if violation is not None:
+            recorder.schema_violation(validator.version, "sent", *violation, data)
 
 
 #: Uploads under way, and the slot each belongs to (a task must be referenced while it runs).
@@ -166,6 +194,10 @@ async def run_connection(
             recorder.reconnects += 1
         ever_connected = True
         delays = new_delays()
+        if link.strict_version:
+            if slot.validator is None:
+                slot.validator = FrameValidator(link.strict_version)
+            slot.validator.reset()
         await _pump(slot, ws, scheduler, clock)
         if stopping.set:
             break
@@ -187,12 +219,19 @@ async def _pump(slot: Slot, ws: object, scheduler: Scheduler, clock: Callable[[]
     agent.connected(clock())
     slot.flush()
     scheduler.update(slot)
+    strict = slot.validator is not None
     try:
         while True:
             data = await recv(decode=False)
             recorder.frames_received += 1
-            agent.receive(data, clock())
+            if strict:
+                slot.check_received(data)
+            t0 = clock()
+            agent.receive(data, t0)
             slot.flush()
+            if recorder.pending_command is not None:
+                # The frame was a CSMS command and its answer is written: how long it took.
+                recorder.command_answered(clock() - t0)
             scheduler.update(slot)
     except ConnectionClosed:
         pass

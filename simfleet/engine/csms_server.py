@@ -28,8 +28,10 @@ from websockets.typing import Subprotocol
 from simfleet.engine.transport import MAX_MESSAGE, send_nowait
 from simfleet.engine.worker import raise_open_file_limit
 from simfleet.protocol.frames import decode
+from simfleet.protocol.strict import FrameValidator, Violation
 from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
 from simfleet.scenario.model import CsmsCommand
+from simfleet.sim.stats import EXAMPLE_FRAME_CHARS, VIOLATION_EXAMPLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,20 @@ class CsmsStats:
     injected: dict[str, int] = field(default_factory=dict)
     #: (action, answer status) -> commands the CSMS sent and how the chargers answered.
     commands: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Strict mode: frames checked, and violations by (action, direction, kind) with the
+    #: first few messages.
+    validated: int = 0
+    violations: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+
+    def violation(self, direction: str, found: Violation, frame: bytes) -> None:
+        key = (found.action, direction, found.kind)
+        self.violations[key] = self.violations.get(key, 0) + 1
+        if len(self.examples) < VIOLATION_EXAMPLES:
+            excerpt = frame[:EXAMPLE_FRAME_CHARS].decode("utf-8", "replace")
+            self.examples.append(
+                f"{direction} {found.action} {found.kind}: {found.message} in {excerpt}"
+            )
 
 
 class _Pool:
@@ -108,8 +124,11 @@ class EmbeddedCsms:
         clock: Callable[[], float] = time.time,
         security: Security = Security(),
         commands: tuple[CsmsCommand, ...] = (),
+        strict: bool = False,
     ) -> None:
         self.settings = settings
+        #: Strict mode: each connection's frame validator (OCPP 1.6 schemas).
+        self._validators: dict[CsmsConnection16, FrameValidator] | None = {} if strict else None
         self.commands = commands
         self._pools = [_Pool() for _ in commands]
         self.security = security
@@ -130,23 +149,44 @@ class EmbeddedCsms:
                 pool.add(ws, conn)
         faults = self.faults
         clock = self._clock
+        validators = self._validators
+        validator = None
+        if validators is not None:
+            validator = validators[conn] = FrameValidator("1.6")
         try:
             while True:
                 data = await ws.recv(decode=False)
                 stats.calls += 1
+                if validator is not None:
+                    self._check(validator, "received", data)
                 if faults.delay_s:
                     await asyncio.sleep(faults.delay_s)
                 if faults.any and await self._misbehave(ws, data):
                     continue
                 conn.receive(data, clock())
-                for frame in conn.take_outbox():
-                    send_nowait(ws, frame)
+                self._write(ws, conn, validator)
         except ConnectionClosed:
             pass
         finally:
             stats.connections -= 1
             for pool in self._pools:
                 pool.remove(conn)
+            if validators is not None:
+                del validators[conn]
+
+    def _write(
+        self, ws: ServerConnection, conn: CsmsConnection16, validator: FrameValidator | None
+    ) -> None:
+        for frame in conn.take_outbox():
+            send_nowait(ws, frame)
+            if validator is not None:
+                self._check(validator, "sent", frame)
+
+    def _check(self, validator: FrameValidator, direction: str, frame: bytes) -> None:
+        self.stats.validated += 1
+        found = validator.sent(frame) if direction == "sent" else validator.received(frame)
+        if found is not None:
+            self.stats.violation(direction, found, frame)
 
     def command_senders(self) -> list[Coroutine[Any, Any, None]]:
         """One sender per configured command (run them as tasks while serving)."""
@@ -168,8 +208,8 @@ class EmbeddedCsms:
             now = clock()
             conn.expire(now)
             conn.command(rate.action, rate.payload, now)
-            for frame in conn.take_outbox():
-                send_nowait(ws, frame)
+            validators = self._validators
+            self._write(ws, conn, None if validators is None else validators.get(conn))
 
     async def _misbehave(self, ws: ServerConnection, data: bytes) -> bool:
         """Maybe answer badly instead of well; True if the message was dealt with."""
@@ -241,9 +281,10 @@ async def run_csms(
     signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
     security: Security = Security(),
     commands: tuple[CsmsCommand, ...] = (),
+    strict: bool = False,
 ) -> None:
     """Serve until `stop` is set (or SIGTERM/SIGINT); `on_ready` gets the bound port."""
-    csms = EmbeddedCsms(settings, faults, seed, security=security, commands=commands)
+    csms = EmbeddedCsms(settings, faults, seed, security=security, commands=commands, strict=strict)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in signals:

@@ -20,6 +20,14 @@ LATENCY_BUCKETS_S: Final = (
 )  # fmt: skip
 
 
+#: CSMS command handling time buckets (seconds), 50 µs to 1 s: a charger answers in well under
+#: a millisecond unless its process is saturated.
+HANDLING_BUCKETS_S: Final = (
+    0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003,
+    0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
     name: str  # as exposed (counters with their _total suffix)
@@ -86,6 +94,15 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
           "Frames received that were not valid OCPP-J (or answers we could not use)."),
     _spec("simfleet_csms_commands_total", "counter", ("ocpp_version", "action", "status"),
           "CSMS-initiated commands answered, by action and the status the charger answered."),
+    _spec("simfleet_csms_command_handling_seconds", "histogram", VA,
+          "Time the charger took for a CSMS-initiated command: from reading its CALL to having "
+          "written its answer (and any messages it sends at once in response)."),
+    _spec("simfleet_schema_validated_frames_total", "counter", ("direction",),
+          "Strict mode (--strict): frames checked against the official OCPP JSON schemas."),
+    _spec("simfleet_schema_violations_total", "counter",
+          ("ocpp_version", "action", "direction", "kind"),
+          "Strict mode: frames that broke the OCPP JSON schema, by action, direction (sent, "
+          "received) and kind (call, result, error: CALLERROR shape, frame: not OCPP-J)."),
     _spec("simfleet_process_cpu_seconds_total", "counter", ("worker",),
           "CPU time (user + system) of each simulator process (worker 'main' is the parent)."),
     _spec("simfleet_process_resident_memory_bytes", "gauge", ("worker",),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -26,7 +26,12 @@ from prometheus_client.registry import Collector
 
 from simfleet import __version__
 from simfleet.engine.probe import cpu_seconds, resident_bytes
-from simfleet.exporters.catalogue import BY_NAME, LATENCY_BUCKETS_S, family_name
+from simfleet.exporters.catalogue import (
+    BY_NAME,
+    HANDLING_BUCKETS_S,
+    LATENCY_BUCKETS_S,
+    family_name,
+)
 from simfleet.scenario.model import Scenario
 from simfleet.sim.histogram import BUCKETS, GROWTH
 from simfleet.sim.stats import ActionSnapshot, Snapshot, merge
@@ -35,28 +40,36 @@ from simfleet.sim.stats import ActionSnapshot, Snapshot, merge
 COMMON_FAILURES: Final = ("network", "refused", "timeout", "tls")
 
 
-def _prometheus_bucket_of_each() -> list[int]:
-    """For each of our log buckets, the first Prometheus bucket whose bound is at or above
-    the bucket's upper edge: every value in it is then `le` that bound (at most 2 % early)."""
-    edges = [GROWTH ** (i + 1) / 1e6 for i in range(BUCKETS)]
-    return [bisect_left(LATENCY_BUCKETS_S, edge * (1 - 1e-12)) for edge in edges]
+class PromBuckets:
+    """Maps our log buckets onto a family's Prometheus bucket bounds."""
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        # For each of our log buckets, the first Prometheus bucket whose bound is at or above
+        # the bucket's upper edge: every value in it is then `le` that bound (at most 2 % early).
+        edges = [GROWTH ** (i + 1) / 1e6 for i in range(BUCKETS)]
+        self.index_of = [bisect_left(bounds, edge * (1 - 1e-12)) for edge in edges]
+        self.le = [*(f"{b:g}" for b in bounds), "+Inf"]
+
+    def cumulative(self, buckets: Mapping[int, int]) -> list[tuple[str, float]]:
+        """Cumulative (le, count) pairs of one histogram."""
+        counts = [0] * len(self.le)
+        for index, count in buckets.items():
+            counts[self.index_of[index]] += count
+        out: list[tuple[str, float]] = []
+        running = 0
+        for le, count in zip(self.le, counts, strict=True):
+            running += count
+            out.append((le, float(running)))
+        return out
 
 
-_PROM_BUCKET: Final = _prometheus_bucket_of_each()
-_LE: Final = [*(f"{b:g}" for b in LATENCY_BUCKETS_S), "+Inf"]
+_LATENCY: Final = PromBuckets(LATENCY_BUCKETS_S)
+_HANDLING: Final = PromBuckets(HANDLING_BUCKETS_S)
 
 
 def latency_buckets(action: ActionSnapshot) -> list[tuple[str, float]]:
     """Cumulative (le, count) pairs of one action's latency histogram."""
-    counts = [0] * len(_LE)
-    for index, count in action.buckets.items():
-        counts[_PROM_BUCKET[index]] += count
-    out: list[tuple[str, float]] = []
-    running = 0
-    for le, count in zip(_LE, counts, strict=True):
-        running += count
-        out.append((le, float(running)))
-    return out
+    return _LATENCY.cumulative(action.buckets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +139,8 @@ class FleetCollector(Collector):
         _fleet(out, fleet)
         _connections(out, fleet)
         _ocpp(out, fleet)
+        _commands(out, fleet)
+        _schema(out, fleet)
         self._health(out, workers)
         return iter(out.families.values())
 
@@ -213,8 +228,7 @@ def _ocpp(out: _Families, fleet: Snapshot) -> None:
         for code, count in sorted(a.errors.items()):
             out.add("simfleet_ocpp_call_errors_total", [*va, code], count)
     for key, count in sorted(fleet.commands.items()):
-        version, action, status = key.split("|", 2)
-        out.add("simfleet_csms_commands_total", [version, action, status], count)
+        version, action, _ = key.split("|", 2)
         # A command received is one message in, its answer one message out.
         _bump(messages, (version, action, "received"), count)
         _bump(messages, (version, action, "sent"), count)
@@ -222,6 +236,29 @@ def _ocpp(out: _Families, fleet: Snapshot) -> None:
         out.add("simfleet_ocpp_messages_total", labels, total)
     for code, count in sorted(fleet.malformed.items()):
         out.add("simfleet_ocpp_malformed_total", [code], count)
+
+
+def _commands(out: _Families, fleet: Snapshot) -> None:
+    """CSMS-initiated calls: answers by status, and how long the charger took."""
+    for key, count in sorted(fleet.commands.items()):
+        out.add("simfleet_csms_commands_total", key.split("|", 2), count)
+    for key, times in sorted(fleet.command_times.items()):
+        out.add_histogram(
+            "simfleet_csms_command_handling_seconds",
+            key.split("|", 1),
+            _HANDLING.cumulative(times.buckets),
+            _finite(times.sum_s),
+        )
+
+
+def _schema(out: _Families, fleet: Snapshot) -> None:
+    """Strict mode's figures (nothing at all when it is off)."""
+    if not fleet.validated:
+        return
+    for direction in ("sent", "received"):
+        out.add("simfleet_schema_validated_frames_total", [direction], fleet.validated[direction])
+    for key, count in sorted(fleet.violations.items()):
+        out.add("simfleet_schema_violations_total", key.split("|", 3), count)
 
 
 def _bump(table: dict[tuple[str, str, str], float], key: tuple[str, str, str], n: int) -> None:

@@ -108,6 +108,10 @@ def validate(scenario: Scenario) -> Scenario:
             raise ScenarioError(
                 src, "target.url", scenario.target, "security profile 2 needs a wss:// URL"
             )
+    if scenario.fail_on_violations and not scenario.strict:
+        raise ScenarioError(
+            src, "run.fail_on_violations", True, "needs run.strict = true (or --strict)"
+        )
     _check_identity(src, scenario.identity, scenario.chargers)
     _check_id_tag(src, scenario.fixed.id_tag, scenario.chargers)
     return scenario
@@ -209,7 +213,19 @@ class _Reader:
             if name not in top:
                 raise self.fail(name, raw[name], f"unknown key (known: {', '.join(sorted(top))})")
         d = Scenario()
-        run = self.table(raw, "run", {"duration_s", "workers", "time_scale", "start_at", "day"})
+        run = self.table(
+            raw,
+            "run",
+            {
+                "duration_s",
+                "workers",
+                "time_scale",
+                "start_at",
+                "day",
+                "strict",
+                "fail_on_violations",
+            },
+        )
         fleet = self.table(raw, "fleet", {"chargers", "ramp_per_s", "identity"})
         target = self.table(
             raw, "target", {"url", "security_profile", "password_env", "password_file", "ca_file"}
@@ -245,6 +261,8 @@ class _Reader:
             metrics=self.metrics(raw),
             csms_commands=self.csms_commands(raw),
             firmware=self.firmware(raw),
+            strict=self.get(run, "run", "strict", d.strict),
+            fail_on_violations=self.get(run, "run", "fail_on_violations", d.fail_on_violations),
         )
         return validate(scenario)
 

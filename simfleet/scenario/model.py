@@ -158,6 +158,10 @@ class Scenario:
     firmware: FirmwareSettings = field(default_factory=FirmwareSettings)
     #: What the embedded CSMS sends on its own (`[[csms.commands]]`); unused with a target.
     csms_commands: tuple[CsmsCommand, ...] = ()
+    #: Strict mode (`[run] strict`): every frame checked against the OCPP JSON schemas.
+    strict: bool = False
+    #: With strict mode, exit non-zero if any frame broke a schema (`[run] fail_on_violations`).
+    fail_on_violations: bool = False
 
     def with_overrides(self, **changes: object) -> Scenario:
         """A copy with the given top-level fields replaced (None values are ignored)."""

@@ -24,15 +24,21 @@ def bucket_ms(ms: float) -> int:
     return int(round(ms, -3))
 
 
+#: Failure texts are cut here: Locust keys its Failures table by them.
+MAX_FAILURE_CHARS = 120
+
+
 class _Entry:
     __slots__ = ("failures", "max_ms", "min_ms", "requests", "response_times", "total_ms")
 
     def __init__(self) -> None:
         self.requests = 0
         self.failures = 0
-        self.total_ms = 0
-        self.max_ms = 0
-        self.min_ms: int | None = None
+        # Float milliseconds, as Locust's own StatsEntry.log keeps them: a CSMS command's
+        # sub-millisecond handling time must not read as 0 ms.
+        self.total_ms = 0.0
+        self.max_ms = 0.0
+        self.min_ms: float | None = None
         self.response_times: dict[int, int] = {}
 
 
@@ -48,7 +54,7 @@ class LocustTally:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry()
-        ms = round(latency_s * 1000.0)
+        ms = latency_s * 1000.0
         entry.requests += 1
         entry.total_ms += ms
         if ms > entry.max_ms:
@@ -62,10 +68,16 @@ class LocustTally:
             error = (version, action, failure)
             self._errors[error] = self._errors.get(error, 0) + 1
 
+    def error(self, version: str, action: str, failure: str) -> None:
+        """A failure that is no request of its own (a schema violation in strict mode): it
+        shows in Locust's Failures tab only."""
+        key = (version, action, failure[:MAX_FAILURE_CHARS])
+        self._errors[key] = self._errors.get(key, 0) + 1
+
     def drain(self, now: float) -> dict[str, Any] | None:
         """The deltas as Locust StatsEntry dicts (method = "OCPP <version>", name = action)
         and error counts; None if nothing happened."""
-        if not self._entries:
+        if not self._entries and not self._errors:
             return None
         second = int(now)
         entries = []

@@ -21,13 +21,16 @@ N = TypeVar("N", int, float)
 #: Counters every snapshot carries, in report order.
 CONNECTION_COUNTERS = ("opened", "failed", "dropped", "reconnects", "offline")
 GAUGES = ("planned", "connected", "booted")
-#: Command answer statuses that mean the charger did what the CSMS asked.
-#: Answers that carry out the command ("Answered": a confirmation without a status, e.g.
-#: GetConfiguration, UpdateFirmware; "AcceptedCanceled": a new GetLog or SignedUpdateFirmware
-#: replaced the one under way).
+#: Command answers that mean the charger did what the CSMS asked ("Answered": a confirmation
+#: without a status, e.g. GetConfiguration, UpdateFirmware; "AcceptedCanceled": a new GetLog or
+#: SignedUpdateFirmware replaced the one under way).
 ACCEPTING = frozenset(
     {"Accepted", "AcceptedCanceled", "Answered", "Scheduled", "RebootRequired", "Unlocked", "Idle"}
 )
+#: Strict mode: how many schema violation messages a process (and a merged report) keeps.
+VIOLATION_EXAMPLES = 20
+#: Of each example, the first characters of the offending frame.
+EXAMPLE_FRAME_CHARS = 160
 
 
 class ActionStats:
@@ -69,6 +72,17 @@ class Recorder:
         self.process: dict[str, float] = {}
         #: Locust-shaped deltas, kept only when a Locust bridge reads them.
         self.tally: LocustTally | None = None
+        #: CSMS-initiated calls: handling time (CALL in -> answer written) per (version,
+        #: action). `pending_command` is the command the charger just handled, until the
+        #: engine has written its answer and calls `command_answered`.
+        self.command_times: dict[tuple[str, str], Histogram] = {}
+        self.pending_command: tuple[str, str, str] | None = None
+        #: Strict mode: frames checked against the OCPP schemas, and what broke them, by
+        #: (version, action, direction, kind).
+        self.validated_sent = 0
+        self.validated_received = 0
+        self.schema_violations: dict[tuple[str, str, str, str], int] = {}
+        self.violation_examples: list[str] = []
 
     def _entry(self, version: str, action: str) -> ActionStats:
         key = (version, action)
@@ -105,11 +119,43 @@ class Recorder:
     def command_handled(self, version: str, action: str, status: str) -> None:
         key = (version, action, status)
         self.commands[key] = self.commands.get(key, 0) + 1
+        self.pending_command = key  # its handling time comes with `command_answered`
+
+    # -- the engine ----------------------------------------------------------------------------
+
+    def command_answered(self, handling_s: float) -> None:
+        """The answer to the command just handled is written, `handling_s` after its CALL was
+        read (the engine measures: the protocol layer has no clock)."""
+        pending = self.pending_command
+        if pending is None:
+            return
+        self.pending_command = None
+        version, action, status = pending
+        key = (version, action)
+        histogram = self.command_times.get(key)
+        if histogram is None:
+            histogram = self.command_times[key] = Histogram()
+        histogram.record(handling_s)
         if self.tally is not None:
-            # CSMS-initiated commands get rows of their own (method "OCPP 1.6 CSMS"); an
-            # answer that refuses the command is a failure named by its status.
+            # CSMS-initiated commands get rows of their own (method "OCPP 1.6 CSMS"), their
+            # response time the handling time; an answer that refuses the command is a
+            # failure named by its status.
             failure = None if status in ACCEPTING else status
-            self.tally.record(f"{version} CSMS", action, 0.0, failure)
+            self.tally.record(f"{version} CSMS", action, handling_s, failure)
+
+    def schema_violation(
+        self, version: str, direction: str, action: str, kind: str, message: str, frame: bytes
+    ) -> None:
+        """Strict mode: a frame sent or received broke the OCPP schema."""
+        key = (version, action, direction, kind)
+        self.schema_violations[key] = self.schema_violations.get(key, 0) + 1
+        if len(self.violation_examples) < VIOLATION_EXAMPLES:
+            excerpt = frame[:EXAMPLE_FRAME_CHARS].decode("utf-8", "replace")
+            self.violation_examples.append(
+                f"{version} {direction} {action} {kind}: {message} in {excerpt}"
+            )
+        if self.tally is not None:
+            self.tally.error(f"{version} schema", action, f"{direction} {kind}: {message}")
 
     def booted(self) -> None:
         self.booted_count += 1
@@ -166,13 +212,57 @@ class Recorder:
             },
             connectors=dict(self.scan.connectors),
             process=dict(self.process),
+            command_times={
+                f"{version}|{action}": HistogramSnapshot.of(h)
+                for (version, action), h in self.command_times.items()
+            },
+            validated=self._validated(),
+            violations={"|".join(key): n for key, n in self.schema_violations.items()},
+            violation_examples=tuple(self.violation_examples),
         )
+
+    def _validated(self) -> dict[str, int]:
+        if not (self.validated_sent or self.validated_received):
+            return {}  # strict mode off (or nothing yet): no such figures
+        return {"sent": self.validated_sent, "received": self.validated_received}
 
     def _transactions(self) -> dict[str, int]:
         out = {f"{v}|started": n for v, n in self.started.items()}
         out.update({f"{v}|stopped": n for v, n in self.stopped.items()})
         out.update({f"{v}|active": n for v, n in self.scan.active.items()})
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSnapshot:
+    """A latency histogram as it crosses process boundaries: sparse buckets, max and sum."""
+
+    buckets: dict[int, int] = field(default_factory=dict)
+    max_s: float = 0.0
+    sum_s: float = 0.0
+
+    @classmethod
+    def of(cls, histogram: Histogram) -> HistogramSnapshot:
+        return cls(dict(histogram.sparse()), histogram.max_s, histogram.sum_s)
+
+    @property
+    def count(self) -> int:
+        return sum(self.buckets.values())
+
+    def merged(self, other: HistogramSnapshot) -> HistogramSnapshot:
+        return HistogramSnapshot(
+            merge_sparse((self.buckets, other.buckets)),
+            max(self.max_s, other.max_s),
+            self.sum_s + other.sum_s,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"buckets": list(self.buckets.items()), "max_s": self.max_s, "sum_s": self.sum_s}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> HistogramSnapshot:
+        buckets = {int(i): int(c) for i, c in raw["buckets"]}
+        return cls(buckets, raw["max_s"], raw["sum_s"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +303,10 @@ class Snapshot:
     `actions` keys are "VERSION|Action"; `commands` keys "VERSION|Action|status";
     `transactions` keys "VERSION|started|stopped|active"; `connectors` keys "VERSION|Status";
     `fleet` holds the scanned booted count, power_w and energy_wh; `process` the worker's
-    cpu_s, rss_bytes and loop_lag_s (not meaningful once merged).
+    cpu_s, rss_bytes and loop_lag_s (not meaningful once merged); `command_times` keys
+    "VERSION|Action" (CSMS commands' handling times); strict mode: `validated` holds the frames
+    checked ("sent", "received"; empty when off), `violations` keys
+    "VERSION|Action|direction|kind", `violation_examples` the first few messages.
     """
 
     worker: int
@@ -229,6 +322,10 @@ class Snapshot:
     fleet: dict[str, float] = field(default_factory=dict)
     connectors: dict[str, int] = field(default_factory=dict)
     process: dict[str, float] = field(default_factory=dict)
+    command_times: dict[str, HistogramSnapshot] = field(default_factory=dict)
+    validated: dict[str, int] = field(default_factory=dict)
+    violations: dict[str, int] = field(default_factory=dict)
+    violation_examples: tuple[str, ...] = ()
 
     def to_wire(self) -> bytes:
         return orjson.dumps(self.to_dict())
@@ -263,6 +360,10 @@ class Snapshot:
             "fleet": self.fleet,
             "connectors": self.connectors,
             "process": self.process,
+            "command_times": {key: h.to_dict() for key, h in self.command_times.items()},
+            "validated": self.validated,
+            "violations": self.violations,
+            "violation_examples": list(self.violation_examples),
         }
 
     @classmethod
@@ -292,6 +393,13 @@ class Snapshot:
             fleet=raw["fleet"],
             connectors=raw["connectors"],
             process=raw["process"],
+            command_times={
+                key: HistogramSnapshot.from_dict(h)
+                for key, h in raw.get("command_times", {}).items()
+            },
+            validated=raw.get("validated", {}),
+            violations=raw.get("violations", {}),
+            violation_examples=tuple(raw.get("violation_examples", ())),
         )
 
     @classmethod
@@ -313,9 +421,13 @@ def merge(snapshots: list[Snapshot]) -> Snapshot:
     """The fleet view: counters and histograms added up, `at` the latest."""
     total = Snapshot.empty(at=max((s.at for s in snapshots), default=0.0))
     actions: dict[str, ActionSnapshot] = {}
+    command_times: dict[str, HistogramSnapshot] = {}
     for snap in snapshots:
         for key, action in snap.actions.items():
             actions[key] = actions[key].merged(action) if key in actions else action
+        for key, times in snap.command_times.items():
+            command_times[key] = command_times[key].merged(times) if key in command_times else times
+    examples = [example for snap in snapshots for example in snap.violation_examples]
     return Snapshot(
         worker=-1,
         at=total.at,
@@ -329,6 +441,10 @@ def merge(snapshots: list[Snapshot]) -> Snapshot:
         transactions=_add_all([s.transactions for s in snapshots], {}),
         fleet=_add_all([s.fleet for s in snapshots], {}),
         connectors=_add_all([s.connectors for s in snapshots], {}),
+        command_times=command_times,
+        validated=_add_all([s.validated for s in snapshots], {}),
+        violations=_add_all([s.violations for s in snapshots], {}),
+        violation_examples=tuple(examples[:VIOLATION_EXAMPLES]),
     )
 
 

@@ -290,3 +290,29 @@ def test_the_locust_process_serves_prometheus_metrics(tmp_path: Path, csms: Csms
         assert locust.wait(timeout=60) == 0, log.read_text(errors="replace")[-4000:]
     finally:
         stop_process(locust)
+
+
+@pytest.mark.timeout(60)
+def test_strict_commands_and_violations_in_locust_rows(tmp_path: Path) -> None:
+    """--simfleet-strict: CSMS commands have rows of their own with their handling times, and
+    the frames the CSMS garbled are failures of method "OCPP 1.6 schema"."""
+    server = start_csms("--command", "TriggerMessage=10", "--garbage-rate", "0.05")
+    try:
+        prefix = tmp_path / "run"
+        scenario = small_scenario(tmp_path, duration=60)
+        args = headless(scenario, server.url, prefix, 20)
+        result = run_locust(*args, "--simfleet-strict")
+    finally:
+        stop_process(server.process)
+    assert result.returncode in (0, 1), result.stderr[-4000:]  # 1: garbage made failures
+    stats = stats_by_action(prefix)
+    trigger = stats["TriggerMessage"]
+    assert trigger["Type"] == "OCPP 1.6 CSMS"
+    assert int(trigger["Request Count"]) > 0
+    # Handling times are well under a millisecond, and not rounded away to 0.
+    assert 0 < float(trigger["Average Response Time"]) < 1000, trigger
+    failures = read_csv(Path(f"{prefix}_failures.csv"))
+    schema = [row for row in failures if row["Method"] == "OCPP 1.6 schema"]
+    assert schema, failures
+    assert {row["Error"] for row in schema} == {"received frame: not JSON"}, schema
+    assert {row["Name"] for row in schema} == {"unknown"}

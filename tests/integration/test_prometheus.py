@@ -1,7 +1,8 @@
 """A real Prometheus server scrapes a live simfleet run: the catalogue and the dashboard hold.
 
 One run for the whole module (about 40 s): a CSMS that misbehaves a little (CALLERRORs, garbage,
-closed connections) and sends commands, 60 chargers on 2 workers with `--metrics-port 0`, and
+closed connections) and sends commands, 60 chargers on 2 workers with `--metrics-port 0` and
+`--strict` (the garbage frames are schema violations), and
 Debian's `prometheus` scraping every second. Then every catalogue metric must be in Prometheus,
 every dashboard query must parse and return a series, and `promtool check metrics` must be clean.
 """
@@ -102,7 +103,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 [
                     *(sys.executable, "-m", "simfleet", "run", str(scenario)),
                     *("--target", csms.url, "--metrics-port", "0", "--metrics-hold", "30"),
-                    *("--progress-every", "5"),
+                    *("--progress-every", "5", "--strict"),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=sink,
@@ -194,6 +195,15 @@ def test_the_run_did_what_the_numbers_say(live: Live) -> None:
     # The charger answers these commands NotSupported until it implements them (issue 6).
     assert total('simfleet_csms_commands_total{action="TriggerMessage"}') > 0
     assert total('simfleet_csms_commands_total{action="GetConfiguration"}') > 0
+    # Commands are timed: a count per command, and sub-second handling times.
+    handled = total('simfleet_csms_command_handling_seconds_count{action="TriggerMessage"}')
+    assert handled > 0
+    assert total('simfleet_csms_command_handling_seconds_sum{action="TriggerMessage"}') < handled
+    # Strict mode: the injected garbage is counted as frames that are not OCPP-J, and nothing
+    # the chargers sent broke a schema.
+    assert total('simfleet_schema_violations_total{direction="received", kind="frame"}') > 0
+    assert total('simfleet_schema_violations_total{direction="sent"}') == 0
+    assert total('simfleet_schema_validated_frames_total{direction="sent"}') > 0
     workers = {s["metric"]["worker"] for s in live.query("simfleet_process_cpu_seconds_total")}
     assert workers == {"main", "0", "1"}
     # Latency percentiles as the dashboard computes them: real numbers, within the buckets.

@@ -182,6 +182,7 @@ def test_answers_without_a_status_and_cancelling_ones_are_not_locust_failures() 
         ("SignedUpdateFirmware", "InvalidCertificate"),
     ):
         recorder.command_handled("1.6", action, status)
+        recorder.command_answered(0.001)  # the engine: the answer is written
     deltas = recorder.tally.drain(0.0)
     assert deltas is not None
     failures = {e["name"]: e["num_failures"] for e in deltas["entries"]}

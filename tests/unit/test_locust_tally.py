@@ -10,8 +10,9 @@ import subprocess
 import sys
 
 import orjson
+import pytest
 
-from simfleet.sim.locust_tally import LocustTally, bucket_ms
+from simfleet.sim.locust_tally import MAX_FAILURE_CHARS, LocustTally, bucket_ms
 from simfleet.sim.stats import Recorder
 
 SAMPLES_MS = [0, 1, 49, 99, 100, 147, 999, 1000, 3432, 9999, 10_000, 58_760]
@@ -69,16 +70,44 @@ def test_csms_initiated_commands_get_rows_of_their_own() -> None:
     recorder = Recorder()
     recorder.tally = LocustTally()
     recorder.command_handled("1.6", "Reset", "NotSupported")
+    assert recorder.tally.drain(1_700_000_000.0) is None  # not until its answer is written
+    recorder.command_answered(0.00042)
     recorder.command_handled("1.6", "ChangeConfiguration", "Accepted")
+    recorder.command_answered(0.0126)
+    recorder.command_answered(0.5)  # nothing pending: ignored
     deltas = recorder.tally.drain(1_700_000_000.0)
     assert deltas is not None
     rows = {
-        (e["method"], e["name"]): (e["num_requests"], e["num_failures"]) for e in deltas["entries"]
+        (e["method"], e["name"]): (e["num_requests"], e["num_failures"], e["max_response_time"])
+        for e in deltas["entries"]
     }
+    # Response time = handling time, in float milliseconds as Locust keeps them (a
+    # sub-millisecond handling time is not 0), bucketed as Locust buckets them.
     assert rows == {
-        ("OCPP 1.6 CSMS", "Reset"): (1, 1),
-        ("OCPP 1.6 CSMS", "ChangeConfiguration"): (1, 0),
+        ("OCPP 1.6 CSMS", "Reset"): (1, 1, pytest.approx(0.42)),
+        ("OCPP 1.6 CSMS", "ChangeConfiguration"): (1, 0, pytest.approx(12.6)),
     }
+    reset = next(e for e in deltas["entries"] if e["name"] == "Reset")
+    assert reset["response_times"] == {0: 1}
+    assert reset["total_response_time"] == pytest.approx(0.42)
     assert deltas["errors"] == [
         {"method": "OCPP 1.6 CSMS", "name": "Reset", "error": "NotSupported", "occurrences": 1}
     ]
+
+
+def test_schema_violations_are_failures_without_a_request() -> None:
+    recorder = Recorder()
+    recorder.tally = LocustTally()
+    recorder.schema_violation(
+        "1.6", "received", "BootNotification", "result", "x" * 300, b'[3,"1",{}]'
+    )
+    recorder.schema_violation("1.6", "received", "BootNotification", "result", "x" * 300, b"")
+    deltas = recorder.tally.drain(1_700_000_000.0)
+    assert deltas is not None
+    assert deltas["entries"] == []
+    [error] = deltas["errors"]
+    assert error["method"] == "OCPP 1.6 schema"
+    assert error["name"] == "BootNotification"
+    assert error["occurrences"] == 2
+    assert error["error"].startswith("received result: xxx")
+    assert len(error["error"]) == MAX_FAILURE_CHARS

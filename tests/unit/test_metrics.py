@@ -14,6 +14,7 @@ from simfleet.engine.probe import LagMeter, resident_bytes
 from simfleet.engine.worker import GaugeRefresher
 from simfleet.exporters.catalogue import (
     CATALOGUE,
+    HANDLING_BUCKETS_S,
     LATENCY_BUCKETS_S,
     catalogue_markdown,
     family_name,
@@ -29,7 +30,7 @@ INFO = RunInfo("unit", 42, "1.6")
 #: Labels a series may carry: few values each, never a charger's identity.
 ALLOWED_LABELS = {
     "scenario", "ocpp_version", "action", "direction", "status", "error_code", "worker",
-    "reason", "version", "seed", "ocpp_versions",
+    "reason", "version", "seed", "ocpp_versions", "kind",
 }  # fmt: skip
 
 
@@ -46,6 +47,9 @@ def worker_snapshot(worker: int) -> Snapshot:
     r.call_lost("1.6", "MeterValues")
     r.malformed("1.6", "FormationViolation")
     r.command_handled("1.6", "Reset", "NotSupported")
+    r.command_answered(0.00012)  # in (100 µs, 150 µs]
+    r.validated_sent, r.validated_received = 100, 98
+    r.schema_violation("1.6", "received", "BootNotification", "result", "no interval", b"[3]")
     r.transaction_started("1.6")
     r.transaction_started("1.6")
     r.transaction_stopped("1.6")
@@ -161,6 +165,42 @@ def test_latency_histogram_is_cumulative_in_seconds(collector: FleetCollector) -
     assert total == pytest.approx(2 * (0.0009 + 0.0015 + 0.5))
     [count] = [s.value for s in heartbeat if s.name.endswith("_count")]
     assert count == 6
+
+
+def test_command_handling_histogram_has_sub_millisecond_buckets(
+    collector: FleetCollector,
+) -> None:
+    family = families_by_name(collector)["simfleet_csms_command_handling_seconds"]
+    reset = [s for s in family.samples if s.labels["action"] == "Reset"]
+    assert {s.labels["ocpp_version"] for s in reset} == {"1.6"}
+    buckets = {s.labels["le"]: s.value for s in reset if s.name.endswith("_bucket")}
+    assert len(buckets) == len(HANDLING_BUCKETS_S) + 1
+    assert buckets["0.0001"] == 0
+    assert buckets["0.00015"] == 2  # 120 µs, one per worker
+    assert buckets["+Inf"] == 2
+    [total] = [s.value for s in reset if s.name.endswith("_sum")]
+    assert total == pytest.approx(2 * 0.00012)
+
+
+def test_schema_figures_are_summed_and_absent_when_strict_is_off(
+    collector: FleetCollector,
+) -> None:
+    validated = values(collector, "simfleet_schema_validated_frames_total")
+    assert validated == {(("direction", "sent"),): 200, (("direction", "received"),): 196}
+    violations = values(collector, "simfleet_schema_violations_total")
+    boot = (
+        ("action", "BootNotification"),
+        ("direction", "received"),
+        ("kind", "result"),
+        ("ocpp_version", "1.6"),
+    )
+    assert violations == {boot: 2}
+    plain = Recorder()
+    plain.frames_sent = 10
+    off = FleetCollector(INFO, lambda: [plain.snapshot(0, 1.0)])
+    names = set(families_by_name(off))
+    assert "simfleet_schema_validated_frames_total" not in names
+    assert "simfleet_schema_violations_total" not in names
 
 
 def test_health_is_per_worker_plus_the_parent(collector: FleetCollector) -> None:

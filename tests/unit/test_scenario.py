@@ -138,3 +138,16 @@ def test_a_command_share_picks_a_stable_part_of_the_fleet() -> None:
     chosen = [i for i in range(10_000) if command.targets(f"SF-{i:06d}")]
     assert 2700 < len(chosen) < 3300
     assert chosen == [i for i in range(10_000) if command.targets(f"SF-{i:06d}")]
+
+
+def test_strict_mode_settings() -> None:
+    assert parse("").strict is False
+    scenario = parse("[run]\nstrict = true\nfail_on_violations = true", "s.toml")
+    assert (scenario.strict, scenario.fail_on_violations) == (True, True)
+    with pytest.raises(ScenarioError) as caught:
+        parse('[run]\nstrict = "yes"', "s.toml")
+    assert str(caught.value) == "s.toml: run.strict = 'yes': must be true or false"
+    with pytest.raises(ScenarioError) as caught:
+        parse("[run]\nfail_on_violations = true", "s.toml")
+    assert "s.toml: run.fail_on_violations = True: needs run.strict = true" in str(caught.value)
+    assert validate(parse("").with_overrides(strict=True, fail_on_violations=True)).strict

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from simfleet.sim.histogram import Histogram, bucket_of, bucket_value_s, percentile_s
-from simfleet.sim.stats import ActionStats, Recorder, Snapshot, merge
+from simfleet.sim.stats import (
+    EXAMPLE_FRAME_CHARS,
+    VIOLATION_EXAMPLES,
+    ActionStats,
+    Recorder,
+    Snapshot,
+    merge,
+)
 
 
 @pytest.mark.parametrize("seconds", [1e-6, 3.7e-5, 0.0012, 0.25, 1.0, 17.3, 59.9])
@@ -99,3 +106,68 @@ def test_merge_adds_counters_and_gauges() -> None:
         "reconnects": 2,
         "offline": 0,
     }
+
+
+def _commanded(worker: int, handling_s: list[float]) -> Snapshot:
+    recorder = Recorder()
+    for seconds in handling_s:
+        recorder.command_handled("1.6", "Reset", "Accepted")
+        recorder.command_answered(seconds)
+    recorder.command_handled("1.6", "DataTransfer", "UnknownVendorId")
+    recorder.command_answered(0.002)
+    recorder.validated_sent, recorder.validated_received = 10 + worker, 20
+    recorder.schema_violation("1.6", "received", "Reset", "call", "bad type", b'[2,"1"]')
+    return recorder.snapshot(worker, 5.0)
+
+
+def test_command_handling_times_are_kept_per_action() -> None:
+    recorder = Recorder()
+    recorder.command_handled("1.6", "Reset", "Accepted")
+    assert recorder.pending_command == ("1.6", "Reset", "Accepted")
+    recorder.command_answered(0.0003)
+    assert recorder.pending_command is None
+    recorder.command_answered(9.0)  # nothing pending: not a command's time
+    times = recorder.snapshot(0, 1.0).command_times["1.6|Reset"]
+    assert times.count == 1
+    assert times.max_s == pytest.approx(0.0003)
+    assert percentile_s(times.buckets, 0.5) == pytest.approx(0.0003, rel=0.01)
+
+
+def test_new_fields_survive_the_wire_and_default_when_absent() -> None:
+    snap = _commanded(1, [0.001, 0.0004])
+    assert Snapshot.from_wire(snap.to_wire()) == snap
+    assert snap.validated == {"sent": 11, "received": 20}
+    assert snap.violations == {"1.6|Reset|received|call": 1}
+    assert snap.violation_examples == ('1.6 received Reset call: bad type in [2,"1"]',)
+    # A snapshot from before these fields (or strict mode off) reads as empty ones.
+    raw = snap.to_dict()
+    for key in ("command_times", "validated", "violations", "violation_examples"):
+        del raw[key]
+    old = Snapshot.from_dict(raw)
+    assert (old.command_times, old.validated, old.violations) == ({}, {}, {})
+    assert Recorder().snapshot(0, 0.0).validated == {}  # off: no figures at all
+
+
+def test_merge_combines_handling_times_and_violations() -> None:
+    a, b = _commanded(0, [0.001]), _commanded(1, [0.0004, 0.0005])
+    merged = merge([a, b])
+    reset = merged.command_times["1.6|Reset"]
+    assert reset.count == 3
+    assert reset.max_s == pytest.approx(0.001)
+    assert reset.sum_s == pytest.approx(0.0019)
+    assert merged.command_times["1.6|DataTransfer"].count == 2
+    assert merged.validated == {"sent": 21, "received": 40}
+    assert merged.violations == {"1.6|Reset|received|call": 2}
+    assert len(merged.violation_examples) == 2
+
+
+def test_violation_examples_are_bounded() -> None:
+    recorders = [Recorder(), Recorder()]
+    for recorder in recorders:
+        for n in range(VIOLATION_EXAMPLES + 5):
+            recorder.schema_violation("1.6", "sent", "Heartbeat", "call", f"n{n}", b"x" * 1000)
+    snaps = [r.snapshot(i, 1.0) for i, r in enumerate(recorders)]
+    assert len(snaps[0].violation_examples) == VIOLATION_EXAMPLES
+    assert snaps[0].violations == {"1.6|Heartbeat|sent|call": VIOLATION_EXAMPLES + 5}
+    assert max(map(len, snaps[0].violation_examples)) < EXAMPLE_FRAME_CHARS + 60
+    assert len(merge(snaps).violation_examples) == VIOLATION_EXAMPLES
