@@ -44,6 +44,7 @@ class Recorder:
     def __init__(self) -> None:
         self.actions: dict[tuple[str, str], ActionStats] = {}
         self.malformed_by_code: dict[str, int] = {}
+        self.tx_dropped: dict[tuple[str, str, str], int] = {}  # (version, action, reason)
         self.commands: dict[tuple[str, str, str], int] = {}
         self.planned = 0
         self.connected = 0
@@ -96,6 +97,10 @@ class Recorder:
 
     def malformed(self, version: str, code: str) -> None:
         self.malformed_by_code[code] = self.malformed_by_code.get(code, 0) + 1
+
+    def transaction_message_dropped(self, version: str, action: str, reason: str) -> None:
+        key = (version, action, reason)
+        self.tx_dropped[key] = self.tx_dropped.get(key, 0) + 1
 
     def command_handled(self, version: str, action: str, status: str) -> None:
         key = (version, action, status)
@@ -161,6 +166,7 @@ class Recorder:
             },
             connectors=dict(self.scan.connectors),
             process=dict(self.process),
+            tx_dropped={"|".join(key): n for key, n in self.tx_dropped.items()},
         )
 
     def _transactions(self) -> dict[str, int]:
@@ -208,7 +214,8 @@ class Snapshot:
     `actions` keys are "VERSION|Action"; `commands` keys "VERSION|Action|status";
     `transactions` keys "VERSION|started|stopped|active"; `connectors` keys "VERSION|Status";
     `fleet` holds the scanned booted count, power_w and energy_wh; `process` the worker's
-    cpu_s, rss_bytes and loop_lag_s (not meaningful once merged).
+    cpu_s, rss_bytes and loop_lag_s (not meaningful once merged); `tx_dropped` keys
+    "VERSION|Action|reason" (transaction messages given up: queue_full, attempts).
     """
 
     worker: int
@@ -224,6 +231,7 @@ class Snapshot:
     fleet: dict[str, float] = field(default_factory=dict)
     connectors: dict[str, int] = field(default_factory=dict)
     process: dict[str, float] = field(default_factory=dict)
+    tx_dropped: dict[str, int] = field(default_factory=dict)
 
     def to_wire(self) -> bytes:
         return orjson.dumps(self.to_dict())
@@ -258,6 +266,7 @@ class Snapshot:
             "fleet": self.fleet,
             "connectors": self.connectors,
             "process": self.process,
+            "tx_dropped": self.tx_dropped,
         }
 
     @classmethod
@@ -287,6 +296,7 @@ class Snapshot:
             fleet=raw["fleet"],
             connectors=raw["connectors"],
             process=raw["process"],
+            tx_dropped=raw.get("tx_dropped", {}),
         )
 
     @classmethod
@@ -324,6 +334,7 @@ def merge(snapshots: list[Snapshot]) -> Snapshot:
         transactions=_add_all([s.transactions for s in snapshots], {}),
         fleet=_add_all([s.fleet for s in snapshots], {}),
         connectors=_add_all([s.connectors for s in snapshots], {}),
+        tx_dropped=_add_all([s.tx_dropped for s in snapshots], {}),
     )
 
 

@@ -117,6 +117,10 @@ def apply_configuration(ch: Charger16, key: str, now: float) -> None:
         ch.measurands = config.members(key)
     elif key == "StopTxnSampledData":
         ch.stop_measurands = config.members(key)
+    elif key == "TransactionMessageAttempts":  # §4.7: failures before a message is dropped
+        ch.session.retry_attempts = config.integer(key)
+    elif key == "TransactionMessageRetryInterval":  # §4.7: x the failures so far
+        ch.session.retry_interval = float(config.integer(key))
 
 
 # -- §5.4 ClearCache, §5.6 DataTransfer -----------------------------------------------------------
@@ -287,4 +291,8 @@ def default_configuration(ch: Charger16) -> Configuration:
         clock_aligned_s=s.clock_aligned_s,
         measurands=s.measurands,
         authorize_remote=s.authorize_before_start,
+        extra={
+            "TransactionMessageAttempts": str(s.transaction_message_attempts),
+            "TransactionMessageRetryInterval": str(s.transaction_message_retry_interval_s),
+        },
     )

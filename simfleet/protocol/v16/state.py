@@ -51,6 +51,12 @@ class ChargerSettings:
     reboot_s: float = 15.0
     #: AC supply phases of each connector (smart charging converts A <-> W with them).
     phases: int = 3
+    #: OCPP 1.6 §4.7, §9.1.31-32 at boot (ChangeConfiguration may change them later).
+    transaction_message_attempts: int = 3
+    transaction_message_retry_interval_s: int = 60
+    #: After a reconnect, transaction messages queued offline go at most one per this (0: no
+    #: pause between them, as fast as the CSMS answers).
+    replay_interval_s: float = 0.5
 
 
 class Connector:
