@@ -350,11 +350,11 @@ def test_every_way_to_end_a_starting_transaction_sends_one_stop() -> None:
     charger.fault(1, "GroundFailure", 11.0)
     assert command(charger, "Reset", {"type": "Soft"}, 11.0) == {"status": "Accepted"}
     # The soft reset waits 5 s for the start's answer, then reboots: the start is sent again
-    # after the new BootNotification, and its transaction stopped with the last reason.
+    # after the new BootNotification, and its transaction stopped with the first reason.
     backend.run(200.0)
     assert backend.times("StartTransaction") == [10.0, 16.0]
     assert backend.times("BootNotification") == [0.0, 16.0]
-    assert stops(backend) == [(42, "SoftReset")]
+    assert stops(backend) == [(42, "EVDisconnected")]
     assert not charger.connectors[0].in_transaction
 
 

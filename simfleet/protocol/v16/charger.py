@@ -424,7 +424,7 @@ class Charger16:
             if connector.transaction_id is not None:
                 self._send_stop(connector, "Other", now)
             elif connector.starting:
-                connector.pending_stop = "Other"
+                connector.pending_stop = connector.pending_stop or "Other"
             connector.error_code = error_code
             self._set_status(connector, Status.FAULTED, now)
         if connector_id == 0:
@@ -452,7 +452,7 @@ class Charger16:
             elif connector.starting:
                 # Its StartTransaction survives the reboot (a transaction message): once the
                 # CSMS gives the transactionId, the transaction is stopped with `reason`.
-                connector.pending_stop = reason
+                connector.pending_stop = connector.pending_stop or reason
             else:
                 connector.id_tag = ""
             connector.plugged = False
@@ -475,7 +475,9 @@ class Charger16:
         """End the transaction on the connector (the cable stays plugged: Finishing)."""
         connector = self.connectors[connector_id - 1]
         if connector.starting:
-            connector.pending_stop = reason  # sent as soon as the transactionId is known
+            # Sent once, as soon as the transactionId is known, with the reason of whatever
+            # ended the transaction first (an unplug, a fault, a reset may follow).
+            connector.pending_stop = connector.pending_stop or reason
             return
         if connector.transaction_id is None:
             return
@@ -491,7 +493,7 @@ class Charger16:
         if connector.starting:
             # StartTransaction is in flight: stop as soon as its transactionId arrives, or the
             # CSMS would keep a transaction open forever.
-            connector.pending_stop = "EVDisconnected"
+            connector.pending_stop = connector.pending_stop or "EVDisconnected"
         else:
             connector.pending_stop = ""
             connector.id_tag = ""
