@@ -329,18 +329,29 @@ class _Reader:
         return model
 
     def offline(self, table: Mapping[str, Any], d: ChargerModel) -> dict[str, Any]:
-        """The offline queue's replay pace and the transaction message retries (0 attempts
-        means 1, as in the charger's configuration: no retry)."""
+        """The offline queue's length and replay pace, and the transaction message retries
+        (0 attempts means 1, as in the charger's configuration: no retry)."""
+        queue = self.get(
+            table,
+            "charger",
+            "max_offline_queue",
+            d.max_offline_queue,
+            lambda v: v >= 1,
+            "must be >= 1",
+        )
         names = (
             "replay_interval_s",
             "transaction_message_attempts",
             "transaction_message_retry_interval_s",
         )
         return {
-            name: self.get(
-                table, "charger", name, getattr(d, name), lambda v: v >= 0, "must be >= 0"
-            )
-            for name in names
+            "max_offline_queue": queue,
+            **{
+                name: self.get(
+                    table, "charger", name, getattr(d, name), lambda v: v >= 0, "must be >= 0"
+                )
+                for name in names
+            },
         }
 
     def model(self, raw: Mapping[str, Any]) -> str:

@@ -84,6 +84,7 @@ def settings_for(scenario: Scenario, index: int, hardware: Hardware) -> ChargerS
         ac=hardware.ac,
         clock_aligned_s=model.clock_aligned_s,
         phases=hardware.phases,
+        max_offline_queue=model.max_offline_queue,
         transaction_message_attempts=model.transaction_message_attempts,
         transaction_message_retry_interval_s=model.transaction_message_retry_interval_s,
         replay_interval_s=model.replay_interval_s,

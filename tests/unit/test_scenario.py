@@ -88,6 +88,7 @@ def test_defaults_and_overrides() -> None:
         ('[[csms.commands]]\naction = "Reset"\nevery = 1', "csms.commands[0].every", "unknown"),
         ("[csms]\ncommands = 3", "csms.commands", "array"),
         ("[charger]\nreplay_interval_s = -0.5", "charger.replay_interval_s", ">= 0"),
+        ("[charger]\nmax_offline_queue = 0", "charger.max_offline_queue", ">= 1"),
         (
             "[charger]\ntransaction_message_attempts = 2.5",
             "charger.transaction_message_attempts",
@@ -155,7 +156,7 @@ def test_a_command_share_picks_a_stable_part_of_the_fleet() -> None:
 def test_offline_keys_reach_the_charger_settings() -> None:
     scenario = parse(
         "[charger]\nreplay_interval_s = 0.2\ntransaction_message_attempts = 5\n"
-        "transaction_message_retry_interval_s = 2\n"
+        "transaction_message_retry_interval_s = 2\nmax_offline_queue = 50\n"
     )
     model = scenario.charger
     assert (model.replay_interval_s, model.transaction_message_attempts) == (0.2, 5)
@@ -163,6 +164,7 @@ def test_offline_keys_reach_the_charger_settings() -> None:
     assert settings.replay_interval_s == 0.2
     assert settings.transaction_message_attempts == 5
     assert settings.transaction_message_retry_interval_s == 2
+    assert settings.max_offline_queue == 50
     defaults = parse("").charger
     assert (defaults.replay_interval_s, defaults.transaction_message_attempts) == (0.5, 3)
     assert defaults.transaction_message_retry_interval_s == 60
