@@ -184,7 +184,7 @@ def test_a_csms_restart_mid_transaction_loses_nothing_and_replays_paced(tmp_path
     scenario = write_scenario(tmp_path, RESTART_SCENARIO)
     log1, log2 = tmp_path / "csms1.jsonl", tmp_path / "csms2.jsonl"
     csms, port = start_csms(log1, "--first-transaction-id", "1")
-    processes = [csms]
+    processes: list[subprocess.Popen[str] | subprocess.Popen[bytes]] = [csms]
     run = run_simfleet(scenario, f"ws://127.0.0.1:{port}/ocpp", tmp_path)
     processes.append(run)
     try:
