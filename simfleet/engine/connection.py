@@ -276,9 +276,8 @@ async def retire(
     cancel_uploads(slots)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace_s
-    while loop.time() < deadline and any(
-        s.ws is not None and s.agent.charger.session.in_flight is not None for s in slots
-    ):
+    # Busy: a call in flight, or queued (a paced replay or a retry holds transaction messages).
+    while loop.time() < deadline and any(s.ws is not None and s.agent.charger.busy for s in slots):
         await asyncio.sleep(0.05)
     tasks = [s.task for s in slots if s.task is not None]
     for task in tasks:

@@ -83,13 +83,18 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
           "CSMS commands."),
     _spec("simfleet_ocpp_calls_total", "counter", ("ocpp_version", "action", "status"),
           "Charger-initiated CALLs by outcome: ok, error (CALLERROR), timeout, lost "
-          "(connection gone or offline queue full)."),
+          "(in flight or queued when the connection went; transaction messages are kept)."),
     _spec("simfleet_ocpp_call_latency_seconds", "histogram", VA,
           "Time from a CALL's intended send time to its answer (CALLRESULT or CALLERROR)."),
     _spec("simfleet_ocpp_call_errors_total", "counter", ("ocpp_version", "action", "error_code"),
           "CALLERRORs received for our CALLs, by OCPP error code."),
     _spec("simfleet_ocpp_call_timeouts_total", "counter", VA,
           "CALLs that got no answer within the call timeout."),
+    _spec("simfleet_ocpp_transaction_messages_dropped_total", "counter",
+          ("ocpp_version", "action", "reason"),
+          "Transaction messages given up: queue_full (offline queue full; the oldest queued "
+          "MeterValues goes first) or attempts (TransactionMessageAttempts failed, OCPP 1.6 "
+          "§4.7)."),
     _spec("simfleet_ocpp_malformed_total", "counter", ("error_code",),
           "Frames received that were not valid OCPP-J (or answers we could not use)."),
     _spec("simfleet_csms_commands_total", "counter", ("ocpp_version", "action", "status"),

@@ -38,6 +38,9 @@ from simfleet.sim.stats import ActionSnapshot, Snapshot, merge
 
 #: Connection failure reasons (engine.connection.failure_reason) exposed before they happen.
 COMMON_FAILURES: Final = ("network", "refused", "timeout", "tls")
+#: Transaction messages and why one is dropped, exposed at 0 before it happens (OCPP 1.6 §4.7).
+TRANSACTION_MESSAGES: Final = ("MeterValues", "StartTransaction", "StopTransaction")
+DROP_REASONS: Final = ("attempts", "queue_full")
 
 
 class PromBuckets:
@@ -236,6 +239,22 @@ def _ocpp(out: _Families, fleet: Snapshot) -> None:
         out.add("simfleet_ocpp_messages_total", labels, total)
     for code, count in sorted(fleet.malformed.items()):
         out.add("simfleet_ocpp_malformed_total", [code], count)
+    _dropped(out, fleet)
+
+
+def _dropped(out: _Families, fleet: Snapshot) -> None:
+    """Per version that sent anything, every transaction message and reason from 0 (so rate()
+    sees the first drop), and whatever else was dropped."""
+    versions = {key.partition("|")[0] for key in fleet.actions}
+    dropped = {
+        f"{v}|{action}|{reason}": 0
+        for v in versions
+        for action in TRANSACTION_MESSAGES
+        for reason in DROP_REASONS
+    }
+    dropped.update(fleet.tx_dropped)
+    for key, count in sorted(dropped.items()):
+        out.add("simfleet_ocpp_transaction_messages_dropped_total", key.split("|", 2), count)
 
 
 def _commands(out: _Families, fleet: Snapshot) -> None:

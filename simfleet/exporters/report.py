@@ -19,6 +19,16 @@ def by_action(totals: Snapshot) -> dict[str, ActionSnapshot]:
     return dict(sorted(merged.items()))
 
 
+def dropped_by_action(totals: Snapshot) -> dict[str, dict[str, int]]:
+    """Transaction messages given up, {action: {reason: count}} across OCPP versions."""
+    out: dict[str, dict[str, int]] = {}
+    for key, count in sorted(totals.tx_dropped.items()):
+        _version, action, reason = key.split("|", 2)
+        reasons = out.setdefault(action, {})
+        reasons[reason] = reasons.get(reason, 0) + count
+    return out
+
+
 def percentiles_ms(buckets: dict[int, int], max_s: float) -> dict[str, float]:
     def ms(fraction: float) -> float:
         # A bucket's middle can lie above the largest sample in it: never report more than max.
@@ -114,6 +124,7 @@ def build_report(
         "messages": {action: action_row(stats) for action, stats in actions.items()},
         "errors": dict(sorted(errors.items())),
         "timeouts": sum(s.timeouts for s in actions.values()),
+        "transaction_messages_dropped": dropped_by_action(totals),
         "malformed": dict(sorted(totals.malformed.items())),
         "csms_commands": dict(sorted(totals.commands.items())),
         "csms_command_handling": command_rows(totals),
@@ -197,6 +208,14 @@ def summary_table(report: dict[str, Any]) -> str:
     )
     if report["errors"]:
         lines.append("CALLERRORs: " + ", ".join(f"{k}={v}" for k, v in report["errors"].items()))
+    dropped = report.get("transaction_messages_dropped")
+    if dropped:
+        lines.append(
+            "transaction messages dropped: "
+            + ", ".join(
+                f"{a} {r}={n}" for a, reasons in dropped.items() for r, n in reasons.items()
+            )
+        )
     if report["malformed"]:
         lines.append(
             "malformed from CSMS: " + ", ".join(f"{k}={v}" for k, v in report["malformed"].items())

@@ -347,6 +347,7 @@ class _Reader:
             authorize_before_start=self.get(
                 table, "charger", "authorize_before_start", d.authorize_before_start
             ),
+            **self.offline(table, d),
         )
         metering = {k: table[k] for k in METERING_KEYS if k in table}
         model = override(model, metering, "charger", self.fail)
@@ -358,6 +359,32 @@ class _Reader:
         if model.clock_aligned_s < 0:
             raise self.fail("charger.clock_aligned_s", model.clock_aligned_s, "must be >= 0")
         return model
+
+    def offline(self, table: Mapping[str, Any], d: ChargerModel) -> dict[str, Any]:
+        """The offline queue's length and replay pace, and the transaction message retries
+        (0 attempts means 1, as in the charger's configuration: no retry)."""
+        queue = self.get(
+            table,
+            "charger",
+            "max_offline_queue",
+            d.max_offline_queue,
+            lambda v: v >= 1,
+            "must be >= 1",
+        )
+        names = (
+            "replay_interval_s",
+            "transaction_message_attempts",
+            "transaction_message_retry_interval_s",
+        )
+        return {
+            "max_offline_queue": queue,
+            **{
+                name: self.get(
+                    table, "charger", name, getattr(d, name), lambda v: v >= 0, "must be >= 0"
+                )
+                for name in names
+            },
+        }
 
     def model(self, raw: Mapping[str, Any]) -> str:
         """[behaviour] model: "realistic", or "fixed" (the default when fixed-rate keys are

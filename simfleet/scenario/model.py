@@ -55,6 +55,11 @@ class ChargerModel:
         "Temperature",
     )
     clock_aligned_s: float = 900.0  # ClockAlignedDataInterval; 0 = off
+    #: Offline queue replay pace and transaction message retries (OCPP 1.6 §4.7, §9.1.31-32).
+    max_offline_queue: int = 1000
+    replay_interval_s: float = 0.5
+    transaction_message_attempts: int = 3
+    transaction_message_retry_interval_s: int = 60
 
 
 @dataclass(frozen=True, slots=True)

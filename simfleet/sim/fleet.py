@@ -95,6 +95,10 @@ def settings_for(
         index=index,
         firmware_settings=firmware or firmware_settings(scenario),
         security_profile=scenario.security.profile,
+        max_offline_queue=model.max_offline_queue,
+        transaction_message_attempts=model.transaction_message_attempts,
+        transaction_message_retry_interval_s=model.transaction_message_retry_interval_s,
+        replay_interval_s=model.replay_interval_s,
     )
 
 

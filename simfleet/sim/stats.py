@@ -52,6 +52,7 @@ class Recorder:
     def __init__(self) -> None:
         self.actions: dict[tuple[str, str], ActionStats] = {}
         self.malformed_by_code: dict[str, int] = {}
+        self.tx_dropped: dict[tuple[str, str, str], int] = {}  # (version, action, reason)
         self.commands: dict[tuple[str, str, str], int] = {}
         self.planned = 0
         self.connected = 0
@@ -115,6 +116,10 @@ class Recorder:
 
     def malformed(self, version: str, code: str) -> None:
         self.malformed_by_code[code] = self.malformed_by_code.get(code, 0) + 1
+
+    def transaction_message_dropped(self, version: str, action: str, reason: str) -> None:
+        key = (version, action, reason)
+        self.tx_dropped[key] = self.tx_dropped.get(key, 0) + 1
 
     def command_handled(self, version: str, action: str, status: str) -> None:
         key = (version, action, status)
@@ -219,6 +224,7 @@ class Recorder:
             validated=self._validated(),
             violations={"|".join(key): n for key, n in self.schema_violations.items()},
             violation_examples=tuple(self.violation_examples),
+            tx_dropped={"|".join(key): n for key, n in self.tx_dropped.items()},
         )
 
     def _validated(self) -> dict[str, int]:
@@ -306,7 +312,8 @@ class Snapshot:
     cpu_s, rss_bytes and loop_lag_s (not meaningful once merged); `command_times` keys
     "VERSION|Action" (CSMS commands' handling times); strict mode: `validated` holds the frames
     checked ("sent", "received"; empty when off), `violations` keys
-    "VERSION|Action|direction|kind", `violation_examples` the first few messages.
+    "VERSION|Action|direction|kind", `violation_examples` the first few messages; `tx_dropped`
+    keys "VERSION|Action|reason" (transaction messages given up: queue_full, attempts).
     """
 
     worker: int
@@ -326,6 +333,7 @@ class Snapshot:
     validated: dict[str, int] = field(default_factory=dict)
     violations: dict[str, int] = field(default_factory=dict)
     violation_examples: tuple[str, ...] = ()
+    tx_dropped: dict[str, int] = field(default_factory=dict)
 
     def to_wire(self) -> bytes:
         return orjson.dumps(self.to_dict())
@@ -364,6 +372,7 @@ class Snapshot:
             "validated": self.validated,
             "violations": self.violations,
             "violation_examples": list(self.violation_examples),
+            "tx_dropped": self.tx_dropped,
         }
 
     @classmethod
@@ -400,6 +409,7 @@ class Snapshot:
             validated=raw.get("validated", {}),
             violations=raw.get("violations", {}),
             violation_examples=tuple(raw.get("violation_examples", ())),
+            tx_dropped=raw.get("tx_dropped", {}),
         )
 
     @classmethod
@@ -445,6 +455,7 @@ def merge(snapshots: list[Snapshot]) -> Snapshot:
         validated=_add_all([s.validated for s in snapshots], {}),
         violations=_add_all([s.violations for s in snapshots], {}),
         violation_examples=tuple(examples[:VIOLATION_EXAMPLES]),
+        tx_dropped=_add_all([s.tx_dropped for s in snapshots], {}),
     )
 
 

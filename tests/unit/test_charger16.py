@@ -280,6 +280,11 @@ def test_offline_transaction_messages_are_delivered_in_order_without_a_new_boot(
     csms.seen.clear()
     charger.connected(200.0)
     csms.serve(200.0)
+    # The replay is paced (settings.replay_interval_s): the charger wakes for each message.
+    while charger.next_wakeup() <= 202.0:
+        at = charger.next_wakeup()
+        charger.step(at)
+        csms.serve(at)
     actions = csms.actions()
     assert "BootNotification" not in actions
     transaction = [a for a in actions if a in ("MeterValues", "StopTransaction")]
@@ -340,9 +345,26 @@ def test_failed_start_after_the_ev_left_leaves_the_connector_available() -> None
     charger, csms, _ = booted()
     start = plug_in_and_hold_the_start(charger, csms)
     charger.unplug(1, 11.0)
-    charger.receive(orjson.dumps([4, start[1], "InternalError", "", {}]), 12.0)
+    # TransactionMessageAttempts = 3 (§4.7): the start fails when its third attempt does, the
+    # retries 60 s and 120 s after the failures (RetryInterval x failures so far).
+    at = 12.0
+    for retry_in in (60.0, 120.0, None):
+        charger.receive(orjson.dumps([4, start[1], "InternalError", "", {}]), at)
+        if retry_in is None:
+            break
+        assert charger.connectors[0].in_transaction  # not a failed start yet
+        csms.serve(at)  # other messages go meanwhile (the unplug's Available)
+        assert "StartTransaction" not in [action for action, _ in csms.seen]
+        at += retry_in
+        charger.step(at - 0.01)  # heartbeats meanwhile, no StartTransaction yet
+        csms.serve(at - 0.01)
+        assert "StartTransaction" not in [action for action, _ in csms.seen]
+        assert charger.next_wakeup() == at
+        charger.step(at)
+        (start,) = csms.pending()
+        assert start[2] == "StartTransaction"
     csms.seen.clear()
-    csms.serve(12.0)
+    csms.serve(at)
     assert "StopTransaction" not in csms.actions()
     assert charger.connectors[0].status is Status.AVAILABLE
     assert not charger.connectors[0].in_transaction

@@ -46,6 +46,7 @@ def worker_snapshot(worker: int) -> Snapshot:
     r.call_timed_out("1.6", "Heartbeat", 30.0)
     r.call_lost("1.6", "MeterValues")
     r.malformed("1.6", "FormationViolation")
+    r.transaction_message_dropped("1.6", "MeterValues", "queue_full")
     r.command_handled("1.6", "Reset", "NotSupported")
     r.command_answered(0.00012)  # in (100 µs, 150 µs]
     r.validated_sent, r.validated_received = 100, 98
@@ -146,6 +147,15 @@ def test_calls_messages_and_commands(collector: FleetCollector) -> None:
     assert values(collector, "simfleet_ocpp_malformed_total") == {
         (("error_code", "FormationViolation"),): 2
     }
+
+
+def test_dropped_transaction_messages_by_action_and_reason(collector: FleetCollector) -> None:
+    dropped = values(collector, "simfleet_ocpp_transaction_messages_dropped_total")
+    v16 = ("ocpp_version", "1.6")
+    assert dropped[(("action", "MeterValues"), v16, ("reason", "queue_full"))] == 2
+    # Every transaction message and reason exists before its first drop (for rate()).
+    assert len(dropped) == 6
+    assert dropped[(("action", "StopTransaction"), v16, ("reason", "attempts"))] == 0
 
 
 def test_latency_histogram_is_cumulative_in_seconds(collector: FleetCollector) -> None:

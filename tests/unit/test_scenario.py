@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from simfleet.scenario import ScenarioError, load, parse, validate
+from simfleet.sim.fleet import hardware_of, plans_for, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +87,18 @@ def test_defaults_and_overrides() -> None:
         ),
         ('[[csms.commands]]\naction = "Reset"\nevery = 1', "csms.commands[0].every", "unknown"),
         ("[csms]\ncommands = 3", "csms.commands", "array"),
+        ("[charger]\nreplay_interval_s = -0.5", "charger.replay_interval_s", ">= 0"),
+        ("[charger]\nmax_offline_queue = 0", "charger.max_offline_queue", ">= 1"),
+        (
+            "[charger]\ntransaction_message_attempts = 2.5",
+            "charger.transaction_message_attempts",
+            "an integer",
+        ),
+        (
+            "[charger]\ntransaction_message_retry_interval_s = -1",
+            "charger.transaction_message_retry_interval_s",
+            ">= 0",
+        ),
     ],
 )
 def test_errors_name_file_key_and_value(text: str, key: str, shown: str) -> None:
@@ -151,3 +164,20 @@ def test_strict_mode_settings() -> None:
         parse("[run]\nfail_on_violations = true", "s.toml")
     assert "s.toml: run.fail_on_violations = True: needs run.strict = true" in str(caught.value)
     assert validate(parse("").with_overrides(strict=True, fail_on_violations=True)).strict
+
+
+def test_offline_keys_reach_the_charger_settings() -> None:
+    scenario = parse(
+        "[charger]\nreplay_interval_s = 0.2\ntransaction_message_attempts = 5\n"
+        "transaction_message_retry_interval_s = 2\nmax_offline_queue = 50\n"
+    )
+    model = scenario.charger
+    assert (model.replay_interval_s, model.transaction_message_attempts) == (0.2, 5)
+    settings = settings_for(scenario, 1, hardware_of(scenario, plans_for(scenario, [1])[0]))
+    assert settings.replay_interval_s == 0.2
+    assert settings.transaction_message_attempts == 5
+    assert settings.transaction_message_retry_interval_s == 2
+    assert settings.max_offline_queue == 50
+    defaults = parse("").charger
+    assert (defaults.replay_interval_s, defaults.transaction_message_attempts) == (0.5, 3)
+    assert defaults.transaction_message_retry_interval_s == 60

@@ -128,7 +128,14 @@ class Charger16:
         self.settings = settings
         self.observer = observer
         self.meter = meter
-        self.session = RpcSession(V16, settings.call_timeout_s, settings.max_offline_queue)
+        self.session = RpcSession(
+            V16,
+            settings.call_timeout_s,
+            settings.max_offline_queue,
+            retry_attempts=settings.transaction_message_attempts,
+            retry_interval=settings.transaction_message_retry_interval_s,
+            replay_interval=settings.replay_interval_s,
+        )
         self.connectors = [Connector(i) for i in range(1, settings.connectors + 1)]
         self.boot = BootState.WAITING
         self.boot_retry_at = NEVER
@@ -202,7 +209,7 @@ class Charger16:
         return self.session.take_outbox()
 
     def next_wakeup(self) -> float:
-        wake = min(self.session.next_deadline, self.meter_at, self.clock_at)
+        wake = min(self.session.next_due, self.meter_at, self.clock_at)
         if self.session.online:  # heartbeats and boot retries wait for the connection
             wake = min(wake, self.boot_retry_at, self.heartbeat_at)
         if self._timers:
@@ -424,11 +431,11 @@ class Charger16:
         """Do whatever is due at `now`: timeouts, boot retry, heartbeat, meter values."""
         if self._timers:
             self._run_timers(now)
-        if self.session.next_deadline <= now:
-            expired = self.session.expire(now)
+        if self.session.next_due <= now:  # a timeout, or a held-back transaction message
+            expired = self.session.poll(now)
             if expired is not None:
                 self.observer.call_timed_out(VERSION, expired.action, now - expired.intended_at)
-                self._failed(expired, now)
+                self._attempt_failed(expired, now)
         # Transaction messages: generated offline too, queued for delivery (OCPP-J 1.6 §3.7).
         # The earlier reading first: a meter cannot be read back in time.
         if self.clock_at < self.meter_at:
@@ -464,7 +471,7 @@ class Charger16:
                 self.observer.call_answered(
                     VERSION, event.action, now - event.intended_at, event.error_code
                 )
-                self._failed(event, now)
+                self._attempt_failed(event, now)
                 return
             self.observer.call_answered(VERSION, event.action, now - event.intended_at, None)
             handler = _ANSWERED.get(event.action)
@@ -577,7 +584,7 @@ class Charger16:
             if connector.transaction_id is not None:
                 self._send_stop(connector, "Other", now)
             elif connector.starting:
-                connector.pending_stop = "Other"
+                connector.pending_stop = connector.pending_stop or "Other"
             connector.error_code = error_code
             self._set_status(connector, Status.FAULTED, now)
         if connector_id == 0:
@@ -604,9 +611,9 @@ class Charger16:
             if connector.transaction_id is not None:
                 self._send_stop(connector, reason, now)
             if connector.starting:
-                # Its StartTransaction is kept for delivery (§3.7): the transaction it opens
-                # at the CSMS is stopped with `reason` as soon as its id is known.
-                connector.pending_stop = reason
+                # Its StartTransaction survives the reboot (a transaction message): once the
+                # CSMS gives the transactionId, the transaction is stopped with `reason`.
+                connector.pending_stop = connector.pending_stop or reason
             else:
                 connector.pending_stop = ""
                 connector.id_tag = ""
@@ -635,7 +642,9 @@ class Charger16:
         """End the transaction on the connector (the cable stays plugged: Finishing)."""
         connector = self.connectors[connector_id - 1]
         if connector.starting:
-            connector.pending_stop = reason  # sent as soon as the transactionId is known
+            # Sent once, as soon as the transactionId is known, with the reason of whatever
+            # ended the transaction first (an unplug, a fault, a reset may follow).
+            connector.pending_stop = connector.pending_stop or reason
             return
         if connector.transaction_id is None:
             return
@@ -651,7 +660,7 @@ class Charger16:
         if connector.starting:
             # StartTransaction is in flight: stop as soon as its transactionId arrives, or the
             # CSMS would keep a transaction open forever.
-            connector.pending_stop = "EVDisconnected"
+            connector.pending_stop = connector.pending_stop or "EVDisconnected"
         else:
             connector.pending_stop = ""
             connector.id_tag = ""
@@ -757,8 +766,17 @@ class Charger16:
         if self.meter_at == NEVER and self.clock_at == NEVER:
             self.reschedule_meter(now)
 
+    def _attempt_failed(self, outgoing: OutgoingCall, now: float) -> None:
+        """A call of ours got a CALLERROR or timed out. A transaction message is retried
+        (OCPP 1.6 §4.7): only its final failure counts, as a drop, and acts."""
+        if outgoing.retrying:
+            return
+        if outgoing.keep_offline:
+            self.observer.transaction_message_dropped(VERSION, outgoing.action, "attempts")
+        self._failed(outgoing, now)
+
     def _failed(self, outgoing: OutgoingCall, now: float) -> None:
-        """A call of ours got a CALLERROR, timed out or was lost with the connection."""
+        """A call of ours failed for good: CALLERROR, timeout or lost with the connection."""
         action = outgoing.action
         if action == "BootNotification":
             self.boot = BootState.PENDING
@@ -807,7 +825,7 @@ class Charger16:
         payload = messages.start_transaction(
             connector.connector_id, connector.id_tag, energy, now, reservation_id
         )
-        self._call("StartTransaction", payload, now, now, keep_offline=True)
+        self._transaction_call("StartTransaction", payload, now, now)
 
     def _send_stop(self, connector: Connector, reason: str, now: float) -> None:
         assert connector.transaction_id is not None
@@ -823,7 +841,7 @@ class Charger16:
         if self._profiles is not None:  # §3.13.2: TxProfiles end with their transaction
             self._profiles.transaction_ended(connector.connector_id)
             self.apply_limits(now)
-        self._call("StopTransaction", payload, now, now, keep_offline=True)
+        self._transaction_call("StopTransaction", payload, now, now)
         if not any(c.transaction_id is not None for c in self.connectors):
             self.meter_at = NEVER
             self.clock_at = NEVER
@@ -841,13 +859,31 @@ class Charger16:
         payload = messages.meter_values(
             connector.connector_id, connector.transaction_id, sampled, due
         )
-        self._call("MeterValues", payload, due, now, keep_offline=True)
+        if connector.transaction_id is None:  # a triggered reading outside a transaction
+            self.session.call("MeterValues", payload, due, now)
+        else:
+            self._transaction_call("MeterValues", payload, due, now)
 
     def _call(
         self, action: str, payload: Payload, intended_at: float, now: float, keep_offline: bool
     ) -> None:
-        if self.session.call(action, payload, intended_at, now, keep_offline=keep_offline) is None:
-            self.observer.call_lost(VERSION, action)  # the offline queue is full
+        """A CALL of ours; `keep_offline` ones are delivered like transaction messages (queued
+        while offline, retried, paced: critical security events, whitepaper A04.FR.02)."""
+        if keep_offline:
+            self._transaction_call(action, payload, intended_at, now)
+        elif self.session.call(action, payload, intended_at, now) is None:
+            self.observer.call_lost(VERSION, action)
+
+    def _transaction_call(
+        self, action: str, payload: Payload, intended_at: float, now: float
+    ) -> None:
+        """A transaction message: queued while offline, retried, paced (session.py)."""
+        session = self.session
+        if session.call(action, payload, intended_at, now, keep_offline=True) is None:
+            self.observer.transaction_message_dropped(VERSION, action, "queue_full")
+        displaced = session.take_displaced()
+        if displaced is not None:  # a full queue: an older MeterValues made room
+            self.observer.transaction_message_dropped(VERSION, displaced.action, "queue_full")
 
     def _consume_reservation(self, connector: Connector, now: float) -> int | None:
         """The reservation this transaction ends (§5.13 (1)), if any: its id goes in the

@@ -122,6 +122,10 @@ def apply_configuration(ch: Charger16, key: str, now: float) -> None:
         ch.stop_measurands = config.members(key)
     elif key == "AuthorizationCacheEnabled":
         ch.cache.enabled = config.flag(key)
+    elif key == "TransactionMessageAttempts":  # §4.7: failures before a message is dropped
+        ch.session.retry_attempts = config.integer(key)
+    elif key == "TransactionMessageRetryInterval":  # §4.7: x the failures so far
+        ch.session.retry_interval = float(config.integer(key))
 
 
 # -- §5.4 ClearCache, §5.6 DataTransfer -----------------------------------------------------------
@@ -300,7 +304,12 @@ def default_configuration(ch: Charger16) -> Configuration:
         clock_aligned_s=s.clock_aligned_s,
         measurands=s.measurands,
         authorize_remote=s.authorize_before_start,
-        # The profile it connects with; a CpoName, so that a certificate request (whitepaper A02,
-        # "CpoName MUST be set") works before a CSMS configures its own.
-        extra={"SecurityProfile": str(s.security_profile), "CpoName": DEFAULT_CPO_NAME},
+        extra={
+            # The profile it connects with; a CpoName, so that a certificate request (whitepaper
+            # A02, "CpoName MUST be set") works before a CSMS configures its own.
+            "SecurityProfile": str(s.security_profile),
+            "CpoName": DEFAULT_CPO_NAME,
+            "TransactionMessageAttempts": str(s.transaction_message_attempts),
+            "TransactionMessageRetryInterval": str(s.transaction_message_retry_interval_s),
+        },
     )

@@ -71,6 +71,12 @@ class ChargerSettings:
     firmware_settings: FirmwareSettings = FirmwareSettings()
     #: The security profile it connects with (security whitepaper §2.1; 0: none).
     security_profile: int = 0
+    #: OCPP 1.6 §4.7, §9.1.31-32 at boot (ChangeConfiguration may change them later).
+    transaction_message_attempts: int = 3
+    transaction_message_retry_interval_s: int = 60
+    #: After a reconnect, transaction messages queued offline go at most one per this (0: no
+    #: pause between them, as fast as the CSMS answers).
+    replay_interval_s: float = 0.5
 
 
 class Connector:
