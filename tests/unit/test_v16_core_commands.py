@@ -86,8 +86,8 @@ def test_change_availability_now_and_scheduled() -> None:
 def test_configuration_changes_the_traffic() -> None:
     charger, csms, _ = booted()
     answer = command(charger, "GetConfiguration", {"key": ["HeartbeatInterval", "Nope"]})
-    assert answer["configurationKey"] == [
-        {"key": "HeartbeatInterval", "readonly": False, "value": "300"}
+    assert answer["configurationKey"] == [  # the boot answer's interval, not the settings' 300
+        {"key": "HeartbeatInterval", "readonly": False, "value": "30"}
     ]
     assert answer["unknownKey"] == ["Nope"]
     assert command(charger, "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "7"}) == {
@@ -113,6 +113,19 @@ def test_configuration_changes_the_traffic() -> None:
     (meter,) = [p for a, p in csms.seen[before:] if a == "MeterValues"]
     sampled = meter["meterValue"][0]["sampledValue"]
     assert [v.get("measurand") for v in sampled] == ["Power.Active.Import"]
+
+
+def test_heartbeat_interval_key_follows_the_boot_answer() -> None:
+    """§4.2 / §9.1.10: the interval a BootNotification answer sets is what HeartbeatInterval
+    reports, whether the configuration was made before or after that answer."""
+    charger, csms, _ = booted()  # the answer said 30
+    key = {"key": ["HeartbeatInterval"]}
+    assert command(charger, "GetConfiguration", key)["configurationKey"][0]["value"] == "30"
+    csms.answers["BootNotification"] = {"status": "Accepted", "currentTime": "t", "interval": 45}
+    command(charger, "TriggerMessage", {"requestedMessage": "BootNotification"}, 8.0)
+    csms.serve(8.0)
+    assert command(charger, "GetConfiguration", key)["configurationKey"][0]["value"] == "45"
+    assert charger.heartbeat_at == 8.0 + 45
 
 
 def test_remote_start_with_the_driver_there_authorizes_and_charges() -> None:

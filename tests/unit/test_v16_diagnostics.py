@@ -62,7 +62,7 @@ def test_get_diagnostics_uploads_a_file_then_reports_uploaded() -> None:
     for expected in (
         "chargePointIdentity: CP-1",
         "firmwareVersion: simfleet-0.1",
-        "HeartbeatInterval=300",
+        "HeartbeatInterval=30",
         "connector 1: Available",
         f"{iso_utc(T0)} GetDiagnostics: {answer['fileName']}",
     ):

@@ -692,6 +692,8 @@ class Charger16:
             # §4.2: a positive interval is the heartbeat interval to use.
             if type(interval) is int and interval > 0:
                 self.heartbeat_interval = float(interval)
+                if self._config is not None:  # §9.1.10: the key reports the interval in use
+                    self._config.change("HeartbeatInterval", str(interval))
             self.heartbeat_at = now + self.heartbeat_interval
             self.session.call(
                 "StatusNotification",

@@ -299,7 +299,7 @@ def default_configuration(ch: Charger16) -> Configuration:
     s = ch.settings
     return Configuration.defaults(
         connectors=s.connectors,
-        heartbeat_s=s.heartbeat_interval_s,
+        heartbeat_s=ch.heartbeat_interval,  # the BootNotification answer's, once accepted
         meter_interval_s=s.meter_interval_s,
         clock_aligned_s=s.clock_aligned_s,
         measurands=s.measurands,
