@@ -26,7 +26,12 @@ from urllib.parse import urlsplit
 from simfleet.protocol.frames import Call
 from simfleet.protocol.timefmt import iso_utc, parse_iso_utc
 from simfleet.protocol.v16.core_profile import reject_payload
-from simfleet.protocol.v16.firmware import firmware_version, retry_fields
+from simfleet.protocol.v16.firmware import (
+    LOCATION_AND_RETRY,
+    firmware_version,
+    location_and_retry,
+    retry_fields,
+)
 from simfleet.protocol.v16.maintenance import UploadJob, UploadRequest
 
 if TYPE_CHECKING:
@@ -46,10 +51,10 @@ _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 
 def get_diagnostics(ch: Charger16, call: Call, now: float) -> str:
     p = call.payload
-    location = p.get("location")
-    retry = retry_fields(p)
-    if type(location) is not str or not location or retry is None:
-        return reject_payload(ch, call, "location (a URI), retries and retryInterval (integers)")
+    fields = location_and_retry(p)
+    if fields is None:
+        return reject_payload(ch, call, LOCATION_AND_RETRY)
+    location, retries, retry_interval = fields
     try:
         window = _window(p.get("startTime"), p.get("stopTime"))
     except ValueError as error:
@@ -58,7 +63,8 @@ def get_diagnostics(ch: Charger16, call: Call, now: float) -> str:
     ch.session.answer(call, {"fileName": file_name})
     ch.maintenance.note(now, f"GetDiagnostics: {file_name} to {location}")
     body = diagnostics_file(ch, now, window, security=False)
-    _begin(ch, UploadJob("diagnostics", None, location, file_name, body, *retry), now)
+    job = UploadJob("diagnostics", None, location, file_name, body, retries, retry_interval)
+    _begin(ch, job, now)
     return "Answered"
 
 

@@ -21,6 +21,7 @@ firmwareVersion, then reports Installed.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -45,6 +46,20 @@ MAX_RETRIES: Final = 20
 _COMMITTED: Final = frozenset({"Installing", "Rebooting"})
 
 
+def location_and_retry(payload: dict[str, Any]) -> tuple[str, int, float] | None:
+    """`location` (a non-empty string), `retries` and `retryInterval` of an UpdateFirmware or
+    GetDiagnostics request (§6.19, §6.29); None when one of them is unusable."""
+    location = payload.get("location")
+    retry = retry_fields(payload)
+    if type(location) is not str or not location or retry is None:
+        return None
+    return location, retry[0], retry[1]
+
+
+#: What `reject_payload` says when `location_and_retry` finds nothing usable.
+LOCATION_AND_RETRY: Final = "location (a URI), retries and retryInterval (integers)"
+
+
 def retry_fields(payload: dict[str, Any]) -> tuple[int, float] | None:
     """`retries` (absent: none) and `retryInterval` of a request; None if not integers."""
     retries = payload.get("retries", 0)
@@ -59,10 +74,10 @@ def retry_fields(payload: dict[str, Any]) -> tuple[int, float] | None:
 
 def update_firmware(ch: Charger16, call: Call, now: float) -> str:
     p = call.payload
-    location = p.get("location")
-    retry = retry_fields(p)
-    if type(location) is not str or not location or retry is None:
-        return reject_payload(ch, call, "location (a URI), retries and retryInterval (integers)")
+    fields = location_and_retry(p)
+    if fields is None:
+        return reject_payload(ch, call, LOCATION_AND_RETRY)
+    location, retries, retry_interval = fields
     try:
         retrieve = parse_iso_utc(p.get("retrieveDate"))
     except ValueError as error:
@@ -73,7 +88,7 @@ def update_firmware(ch: Charger16, call: Call, now: float) -> str:
         # The confirmation cannot refuse: an installation under way finishes, this is dropped.
         m.note(now, f"UpdateFirmware {location} ignored: an installation is under way")
         return "Answered"
-    job = FirmwareJob(location, None, retry[0], retry[1], 0.0, True)
+    job = FirmwareJob(location, None, retries, retry_interval, 0.0, True)
     _start(ch, job, max(now, retrieve), now)  # §5.19: a retrieveDate in the past means now
     return "Answered"
 
@@ -140,12 +155,27 @@ def _download(ch: Charger16, job: FirmwareJob, now: float) -> None:
     m = ch.maintenance
     if m.firmware is not job:
         return  # cancelled by a newer update
-    job.stage = "Downloading"
-    _notify(ch, job, "Downloading", now)
     settings = ch.settings.firmware_settings
-    took = m.draws.between(settings.download_s)
-    ok = not m.draws.chance(settings.download_failure_rate)
-    ch.schedule(now + took, functools.partial(_downloaded, ch, job, ok))
+    rate = settings.download_failure_rate
+    _timed_step(ch, job, "Downloading", settings.download_s, rate, _downloaded, now)
+
+
+def _timed_step(
+    ch: Charger16,
+    job: FirmwareJob,
+    stage: str,
+    span: tuple[float, float],
+    failure_rate: float,
+    end: Callable[[Charger16, FirmwareJob, bool, float], None],
+    now: float,
+) -> None:
+    """Announce `stage`, draw how long it takes and whether it fails, then call `end`."""
+    job.stage = stage
+    _notify(ch, job, stage, now)
+    draws = ch.maintenance.draws
+    took = draws.between(span)
+    ok = not draws.chance(failure_rate)
+    ch.schedule(now + took, functools.partial(end, ch, job, ok))
 
 
 def _downloaded(ch: Charger16, job: FirmwareJob, ok: bool, now: float) -> None:
@@ -183,12 +213,9 @@ def _install(ch: Charger16, job: FirmwareJob, now: float) -> None:
         job.stage = "Waiting"  # §5.19: for the sessions under way to end
         ch.schedule(now + INSTALL_POLL_S, functools.partial(_install, ch, job))
         return
-    job.stage = "Installing"
-    _notify(ch, job, "Installing", now)
     settings = ch.settings.firmware_settings
-    took = m.draws.between(settings.install_s)
-    ok = not m.draws.chance(settings.install_failure_rate)
-    ch.schedule(now + took, functools.partial(_installed, ch, job, ok))
+    rate = settings.install_failure_rate
+    _timed_step(ch, job, "Installing", settings.install_s, rate, _installed, now)
 
 
 def _installed(ch: Charger16, job: FirmwareJob, ok: bool, now: float) -> None:
