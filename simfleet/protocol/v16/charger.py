@@ -37,7 +37,7 @@ from simfleet.protocol.v16.local_auth import (
     decide,
 )
 from simfleet.protocol.v16.maintenance import Maintenance, UploadRequest
-from simfleet.protocol.v16.reservation import Reservation, Reservations
+from simfleet.protocol.v16.reservation import Reservations
 from simfleet.protocol.v16.smart_charging import ChargingProfiles
 from simfleet.protocol.v16.state import BootState, ChargerSettings, Connector, Status
 
@@ -325,50 +325,6 @@ class Charger16:
             return self.charger_status
         return self.connectors[connector_id - 1].status.value
 
-    def held_by(self, connector: Connector) -> Reservation | None:
-        """The reservation holding the connector now, if any (§5.13)."""
-        reservations = self._reservations
-        if not reservations:
-            return None
-        return reservations.held(connector.connector_id, self.status_name)
-
-    def reservation_admits(self, connector: Connector, id_tag: str, now: float) -> bool:
-        """May `id_tag` use the connector? Yes unless a reservation holds it for someone else
-        (§5.13: the idTag or its parentIdTag, as the local list or cache knows it)."""
-        held = self.held_by(connector)
-        return held is None or held.admits(id_tag, self._known_parent(id_tag, now))
-
-    def _known_parent(self, id_tag: str, now: float) -> str | None:
-        info = None
-        if self._local_list is not None:
-            info = self._local_list.lookup_at(id_tag, now)
-        if info is None and self._cache is not None:
-            info = self._cache.lookup(id_tag, now)
-        parent = (info or {}).get("parentIdTag")
-        return parent if isinstance(parent, str) else None
-
-    def show_reservations(self, now: float) -> None:
-        """Free connectors a reservation holds read Reserved, the others Available (§4.9)."""
-        for connector in self.connectors:
-            if connector.in_transaction or connector.status not in (
-                Status.AVAILABLE,
-                Status.RESERVED,
-            ):
-                continue
-            wanted = Status.RESERVED if self.held_by(connector) else connector.free_status
-            if connector.status is not wanted:
-                self._put_status(connector, wanted, now)
-
-    def expire_reservations(self, now: float) -> None:
-        """A reservation's expiryDate came (§5.13 (2)): its connector is free again."""
-        if self._reservations is not None and self._reservations.expire(now):
-            self.show_reservations(now)
-
-    def release_reservations(self, connector_id: int, now: float) -> None:
-        """§5.13 (3): a connector (0: the charge point) went Faulted or Unavailable."""
-        if self._reservations and self._reservations.release(connector_id):
-            self.show_reservations(now)
-
     def clear_authorization_cache(self) -> str:
         return self.cache.clear()
 
@@ -495,7 +451,7 @@ class Charger16:
             connector.status is Status.AVAILABLE
             or (  # the driver who reserved it, started from the app (RemoteStart)
                 connector.status is Status.RESERVED
-                and self.reservation_admits(connector, connector.id_tag, now)
+                and reservation_profile.admits(self, connector, connector.id_tag, now)
             )
         ):
             return False
@@ -518,7 +474,7 @@ class Charger16:
             Status.RESERVED,
         ):
             return False
-        if not self.reservation_admits(connector, id_tag, now):
+        if not reservation_profile.admits(self, connector, id_tag, now):
             return False  # reserved for someone else (§5.13)
         connector.id_tag = id_tag
         connector.auth_status = ""
@@ -589,7 +545,7 @@ class Charger16:
             self._set_status(connector, Status.FAULTED, now)
         if connector_id == 0:
             self._report_charger_status("Faulted", error_code, now)
-            self.release_reservations(0, now)
+            reservation_profile.release(self, 0, now)
 
     def repaired(self, connector_id: int, now: float) -> None:
         for connector in self._targets(connector_id):
@@ -823,7 +779,7 @@ class Charger16:
     def _start(self, connector: Connector, now: float) -> None:
         connector.starting = True
         energy = self.meter.energy_wh(connector.connector_id, now)
-        reservation_id = self._consume_reservation(connector, now)
+        reservation_id = reservation_profile.consume(self, connector, now)
         payload = messages.start_transaction(
             connector.connector_id, connector.id_tag, energy, now, reservation_id
         )
@@ -887,28 +843,10 @@ class Charger16:
         if displaced is not None:  # a full queue: an older MeterValues made room
             self.observer.transaction_message_dropped(VERSION, displaced.action, "queue_full")
 
-    def _consume_reservation(self, connector: Connector, now: float) -> int | None:
-        """The reservation this transaction ends (§5.13 (1)), if any: its id goes in the
-        StartTransaction.req (§4.8)."""
-        reservations = self._reservations
-        if not reservations:
-            return None
-        id_tag = connector.id_tag
-        parent = self._known_parent(id_tag, now)
-        match = reservations.matches(connector.connector_id, id_tag, parent)
-        if match is None:
-            return None
-        reservations.consume(match.reservation_id)
-        return match.reservation_id
-
     def _set_status(self, connector: Connector, status: Status, now: float) -> None:
         self._put_status(connector, status, now)
         if self._reservations:
-            # §5.13 (3): Faulted or Unavailable ends the connector's reservation; any change
-            # may move which connector a connector-0 reservation holds.
-            if status in (Status.FAULTED, Status.UNAVAILABLE):
-                self._reservations.release(connector.connector_id)
-            self.show_reservations(now)
+            reservation_profile.status_changed(self, connector, status, now)
 
     def _put_status(self, connector: Connector, status: Status, now: float) -> None:
         connector.status = status

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from simfleet.protocol.frames import Call
-from simfleet.protocol.v16.core_profile import reject_payload
+from simfleet.protocol.v16.answers import reject_payload
 
 if TYPE_CHECKING:
+    from simfleet.protocol.v16.answers import Handler
     from simfleet.protocol.v16.charger import Charger16
-    from simfleet.protocol.v16.core_profile import Handler
 
 
 def set_charging_profile(ch: Charger16, call: Call, now: float) -> str:

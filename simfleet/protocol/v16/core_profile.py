@@ -6,31 +6,21 @@ charger does) and returns the status word the stats count for it. Pure, like the
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from simfleet.protocol.errors import ErrorCode
 from simfleet.protocol.frames import Call
-from simfleet.protocol.v16 import messages
+from simfleet.protocol.v16 import messages, reservation_profile
+from simfleet.protocol.v16.answers import Handler, reject_payload
 from simfleet.protocol.v16.configuration import Configuration, ConfigurationStatus
 from simfleet.protocol.v16.state import BootState, Connector, Status
 
 if TYPE_CHECKING:
     from simfleet.protocol.v16.charger import Charger16
 
-Handler = Callable[["Charger16", Call, float], str]
-
 
 def _answer(ch: Charger16, call: Call, payload: dict[str, Any], status: str) -> str:
     ch.session.answer(call, payload)
     return status
-
-
-def reject_payload(ch: Charger16, call: Call, what: str) -> str:
-    """A payload we cannot use: the OCPP-J error a schema validator would give (§4.2.3),
-    in the session's spelling (FormationViolation in 1.6); returns that code."""
-    ch.session.answer_error(call, ErrorCode.FORMAT_VIOLATION, what[:200])
-    return ch.session.dialect.spell(ErrorCode.FORMAT_VIOLATION)
 
 
 def _connector_id(ch: Charger16, call: Call, required: bool) -> int | None:
@@ -74,7 +64,7 @@ def change_availability(ch: Charger16, call: Call, now: float) -> str:
     if cid == 0 and not scheduled:
         ch._report_charger_status("Unavailable" if inoperative else "Available", "NoError", now)
         if inoperative:
-            ch.release_reservations(0, now)
+            reservation_profile.release(ch, 0, now)
     return status
 
 
@@ -179,7 +169,7 @@ def _remote_start_connector(
         if (
             not connector.in_transaction
             and connector.status in (Status.AVAILABLE, Status.PREPARING, Status.RESERVED)
-            and ch.reservation_admits(connector, id_tag, now)
+            and reservation_profile.admits(ch, connector, id_tag, now)
         ):
             return connector
     return None

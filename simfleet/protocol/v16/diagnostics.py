@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from simfleet.protocol.frames import Call
 from simfleet.protocol.timefmt import iso_utc, parse_iso_utc
-from simfleet.protocol.v16.core_profile import reject_payload
+from simfleet.protocol.v16.answers import reject_payload
 from simfleet.protocol.v16.firmware import (
     LOCATION_AND_RETRY,
     firmware_version,
@@ -35,8 +35,8 @@ from simfleet.protocol.v16.firmware import (
 from simfleet.protocol.v16.maintenance import UploadJob, UploadRequest
 
 if TYPE_CHECKING:
+    from simfleet.protocol.v16.answers import Handler
     from simfleet.protocol.v16.charger import Charger16
-    from simfleet.protocol.v16.core_profile import Handler
 
 #: The schemes the engine uploads to (ftp is not implemented).
 UPLOAD_SCHEMES: Final = ("http", "https")

@@ -27,14 +27,15 @@ from urllib.parse import urlsplit
 
 from simfleet.protocol.frames import Call
 from simfleet.protocol.timefmt import iso_utc, parse_iso_utc
-from simfleet.protocol.v16.core_profile import RESET_GRACE_S, reject_payload
+from simfleet.protocol.v16.answers import reject_payload
+from simfleet.protocol.v16.core_profile import RESET_GRACE_S
 from simfleet.protocol.v16.maintenance import FirmwareJob, Maintenance
 from simfleet.protocol.v16.signing import signature_fits, signing_key
 from simfleet.protocol.v16.state import Status
 
 if TYPE_CHECKING:
+    from simfleet.protocol.v16.answers import Handler
     from simfleet.protocol.v16.charger import Charger16
-    from simfleet.protocol.v16.core_profile import Handler
 
 #: How often an installation waiting for sessions to end looks at the connectors again.
 INSTALL_POLL_S: Final = 5.0

@@ -20,12 +20,12 @@ from simfleet.protocol.frames import Call
 from simfleet.protocol.session import OutgoingCall
 from simfleet.protocol.timefmt import iso_utc
 from simfleet.protocol.v16 import core_profile
-from simfleet.protocol.v16.core_profile import reject_payload
+from simfleet.protocol.v16.answers import reject_payload
 
 if TYPE_CHECKING:
     from simfleet.protocol.certificates import CertificateStore
+    from simfleet.protocol.v16.answers import Handler
     from simfleet.protocol.v16.charger import Charger16
-    from simfleet.protocol.v16.core_profile import Handler
 
 CENTRAL_SYSTEM_ROOT: Final = "CentralSystemRootCertificate"
 #: CertificateUseEnumType (§6.4).
