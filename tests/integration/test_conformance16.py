@@ -1,66 +1,95 @@
 """OCPP 1.6J conformance on real sockets: each CSMS command the charger answers, driven from a
 test CSMS (csms_harness.py), with its answer, the state change and the follow-up messages.
 
-One module-wide run of two `simfleet run` processes against one harness:
+One module-wide run of three `simfleet run` processes against one harness:
 
-* "CONF-1".."CONF-4" (fixed model, 2 AC connectors at 22 kW, EVs of 11 kW) sit idle: the seed is
-  chosen so that every connector's one planned visit lies after the run's end (`dormant_seed`),
-  so no EV arrives by itself, while RemoteStartTransaction still finds a planned driver to plug
-  in (sim/agent.py `remote_start`). Each test uses connectors of its own (the table below), so
-  the tests do not depend on their order.
-* "TICK-1" (1 connector) is a metronome: an EV every 9 s for 7 s. It gives transactions that
-  end by themselves (ChangeAvailability Scheduled) and the plain charging flow.
+* "CONF-1".."CONF-4" and "EXT-1".."EXT-5" (two runs; fixed model, 2 AC connectors at 22 kW, EVs
+  of 11 kW) sit idle: each run's seed is chosen so that every connector has one planned visit
+  and none arrives before DORMANT_S, longer than the module takes (`dormant_seed`), so no EV
+  arrives by itself, while RemoteStartTransaction still finds a planned driver to plug in
+  (sim/agent.py `remote_start`). The EXT run has short `[firmware]` timings and no failures.
+  Each test uses connectors of its own (the table below), so the tests do not depend on their
+  order.
+* "TICK-1", "TICK-2" (1 connector each) are metronomes: an EV every 9 s for 7 s. They give
+  transactions that end by themselves (ChangeAvailability Scheduled), the plain charging flow,
+  and tokens presented at the charger (local authorization).
 
     CONF-1  c1 RemoteStart/Stop    c2 RemoteStart refused by Authorize; ChangeAvailability
     CONF-2  c1 TxProfile           c2 TxDefaultProfile, ChargePointMaxProfile (on 0)
     CONF-3  c1 Reset Soft          c2 UnlockConnector
     CONF-4  c1 Reset Hard          c2 AuthorizeRemoteTxRequests false, MeterValueSampleInterval
+    EXT-1   c1 ReserveNow + RemoteStart with the reserved idTag
+            c2 CancelReservation, expiry, ChangeAvailability ends it; connector 0 refused
+    EXT-2   UpdateFirmware (reboots onto the new version)
+    EXT-3   GetDiagnostics, GetLog (uploads to an HTTP server of the test), SignedUpdateFirmware
+    EXT-4   InstallCertificate / GetInstalledCertificateIds / DeleteCertificate,
+            SignChargePointCertificate -> CertificateSigned, ExtendedTriggerMessage
+    EXT-5   every known CSMS action with its default payload (Reset last: it reboots)
+    TICK-1  ChangeAvailability Scheduled, a planned session
+    TICK-2  SendLocalList + LocalPreAuthorize, ClearCache with the cache disabled
 
 Every CALL the chargers send and every CALLRESULT they give is checked against the official
 schemas by the harness; the last test asserts that none failed over the whole module.
-Reservations, firmware, diagnostics, security and offline replay belong to later suites: add
-them with `remote_start`, `wait_status` and `wait_meter` below.
+Offline replay is covered by test_csms_restart.py. New tests: `remote_start`, `wait_status`,
+`wait_meter` below; a new run needs its own identity prefix.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import statistics
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ROOT, SIMFLEET, stop_process, write_scenario
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from csms_harness import CallError, CsmsHarness, Frame, now_iso
+from upload_sink import UploadSink
 
+from simfleet.protocol.ca_root import SIMULATOR_ROOT_PEM
+from simfleet.protocol.certificates import simulator_ca
 from simfleet.protocol.timefmt import parse_iso_utc
-from simfleet.protocol.v16.charger import _HANDLERS, KNOWN_CSMS_ACTIONS
+from simfleet.protocol.v16.charger import KNOWN_CSMS_ACTIONS
+from simfleet.protocol.v16.commands import (
+    DEFAULT_PAYLOADS,
+    FIRMWARE_SIGNATURE,
+    SIGNING_CERTIFICATE,
+)
 from simfleet.protocol.v16.smart_charging import VOLTAGE_V
 from simfleet.scenario import parse
 from simfleet.sim.fleet import plans_for
 
 pytestmark = pytest.mark.timeout(300)
 
-#: Upper bound of the run; the module ends it (SIGTERM) as soon as its tests are done.
-DURATION_S = 150
+#: Upper bound of the runs; the module ends them (SIGTERM) as soon as its tests are done.
+RUN_S = 300
+#: No planned EV arrives before this (s after a run's start): the module is done well before.
+DORMANT_S = 180
 HEARTBEAT_S = 10  # the BootNotification answer's interval
 WAIT_S = 15  # generous: the machine may be loaded
 #: A Reset keeps the charger offline `reboot_s` (15 s, no scenario key), then it boots again.
 REBOOT_WAIT_S = 45
-REMOTE = ("CONF-1", "CONF-2", "CONF-3", "CONF-4")
 TICK = "TICK-1"
 PHASES = 3  # 22 kW AC chargers are 3-phase (sim/fleet.py hardware_of)
 EV_POWER_W = 11_000
-#: A seed found by `dormant_seed` (checked each run; searched again if planning changed).
-SEED_HINT = 60660
 NO_SUCH_TRANSACTION = 2**31 - 1  # the harness counts transactionIds up from 1001
+NO_SUCH_RESERVATION = 2**31 - 1  # the tests count reservationIds up from 501
+#: What the planned drivers present (`id_tag` below): a test never does.
+PLANNED_TAG = "PLAN"
 
-REMOTE_SCENARIO = """
-name = "conformance-remote"
+DORMANT_SCENARIO = """
+name = "{name}"
 seed = {seed}
 
 [run]
@@ -70,7 +99,7 @@ workers = 1
 [fleet]
 chargers = {chargers}
 ramp_per_s = 50
-identity = "CONF-{{index}}"
+identity = "{prefix}-{{index}}"
 
 [target]
 url = "{url}"
@@ -86,7 +115,7 @@ model = "fixed"
 idle_s = {idle}          # one visit per connector, its arrival uniform in [0, idle_s)
 session_s = 3600         # a remote-started EV stays for the whole run
 power_w = {ev_power}
-id_tag = "PLAN{{index}}"
+id_tag = "{planned}{{index}}"
 
 [auth]
 connection_timeout_s = 5 # a refused driver leaves after this
@@ -99,6 +128,18 @@ unreachable_s = 20
 [reconnect]
 min_s = 0.5
 max_s = 2
+{extra}"""
+
+#: Short firmware steps (an update takes seconds) and no random failures; an upload attempt
+#: outlasts what the upload sink holds a PUT (upload_sink.HOLD_S).
+SHORT_FIRMWARE = """
+[firmware]
+download_s = 1
+install_s = 1
+reboot_s = 2
+download_failure_rate = 0
+install_failure_rate = 0
+upload_timeout_s = 10
 """
 
 TICK_SCENARIO = """
@@ -110,7 +151,7 @@ duration_s = {duration}
 workers = 1
 
 [fleet]
-chargers = 1
+chargers = 2
 identity = "TICK-{{index}}"
 
 [target]
@@ -139,37 +180,62 @@ unreachable_s = 20
 # -- the run --------------------------------------------------------------------------------------
 
 
-def remote_scenario_text(url: str, seed: int) -> str:
-    # horizon (sim/fleet.py) = duration + 60 = idle_s: exactly one visit per connector.
-    return REMOTE_SCENARIO.format(
-        seed=seed,
-        duration=DURATION_S,
-        chargers=len(REMOTE),
-        url=url,
-        idle=DURATION_S + 60,
-        ev_power=EV_POWER_W,
-    )
+@dataclass(frozen=True)
+class DormantRun:
+    """A run of idle chargers `PREFIX-1`..`PREFIX-n` whose planned drivers come when asked."""
+
+    name: str
+    prefix: str
+    chargers: int
+    #: A seed found by `dormant_seed` (checked each run; searched again if planning changed).
+    seed_hint: int
+    extra: str = ""
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        return tuple(f"{self.prefix}-{i}" for i in range(1, self.chargers + 1))
+
+    def text(self, url: str, seed: int) -> str:
+        # horizon (sim/fleet.py) = duration + 60 = idle_s: exactly one visit per connector.
+        return DORMANT_SCENARIO.format(
+            name=self.name,
+            seed=seed,
+            duration=RUN_S,
+            chargers=self.chargers,
+            prefix=self.prefix,
+            url=url,
+            idle=RUN_S + 60,
+            ev_power=EV_POWER_W,
+            planned=PLANNED_TAG,
+            extra=self.extra,
+        )
+
+
+REMOTE_RUN = DormantRun("conformance-remote", "CONF", 4, seed_hint=44)
+EXTENDED_RUN = DormantRun("conformance-extended", "EXT", 5, seed_hint=1132, extra=SHORT_FIRMWARE)
+REMOTE = REMOTE_RUN.identities
 
 
 def is_dormant(text: str) -> bool:
-    """Every connector has a planned visit, and none arrives before the run's end."""
+    """Every connector has a planned visit, and none arrives before DORMANT_S."""
     scenario = parse(text)
     plans = plans_for(scenario, range(1, scenario.chargers + 1))
     return all(
         {v.connector_id for v in plan.visits} == {1, 2}
-        and all(v.arrive_s >= DURATION_S for v in plan.visits)
+        and all(v.arrive_s >= DORMANT_S for v in plan.visits)
         for plan in plans
     )
 
 
-def dormant_seed(url: str) -> int:
+def dormant_seed(run: DormantRun, url: str) -> int:
     """The hint if it still plans dormant visits only, else the first seed that does."""
-    if is_dormant(remote_scenario_text(url, SEED_HINT)):
-        return SEED_HINT
-    for seed in range(1_000_000):  # p = (60/210)**8 per seed: ~23,000 tries on average
-        if is_dormant(remote_scenario_text(url, seed)):
+    if is_dormant(run.text(url, run.seed_hint)):
+        return run.seed_hint
+    # p = (1/2)**connectors per seed: ~256 tries for 4 chargers, ~1000 for 5, on average.
+    for seed in range(1_000_000):
+        if is_dormant(run.text(url, seed)):
             return seed
-    raise AssertionError("no seed plans dormant visits only")
+    raise AssertionError(f"{run.name}: no seed plans dormant visits only")
 
 
 @dataclass
@@ -219,24 +285,33 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     with CsmsHarness(heartbeat_s=HEARTBEAT_S) as csms:
         fleet = Fleet(csms, [], [])
         texts = {
-            "remote": remote_scenario_text(csms.url, dormant_seed(csms.url)),
-            "tick": TICK_SCENARIO.format(duration=DURATION_S, url=csms.url, ev_power=EV_POWER_W),
+            run.prefix: run.text(csms.url, dormant_seed(run, csms.url))
+            for run in (REMOTE_RUN, EXTENDED_RUN)
         }
+        texts["TICK"] = TICK_SCENARIO.format(duration=RUN_S, url=csms.url, ev_power=EV_POWER_W)
         try:
             for name, text in texts.items():
                 process, log = start_run(tmp, name, text)
                 fleet.processes.append(process)
                 fleet.logs.append(log)
             try:
-                for identity in REMOTE:
+                for identity in REMOTE_RUN.identities + EXTENDED_RUN.identities:
                     wait_booted(csms, identity, 2)
-                wait_booted(csms, TICK, 1)
+                for identity in (TICK, "TICK-2"):
+                    wait_booted(csms, identity, 1)
             except AssertionError as error:
                 raise AssertionError(f"{error}\n{fleet.output()}") from None
             yield fleet
         finally:
             for process in fleet.processes:
                 stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def uploads() -> Iterator[UploadSink]:
+    """Where diagnostics and logs go: http://127.0.0.1:PORT/<any directory>/."""
+    with UploadSink() as sink:
+        yield sink
 
 
 @pytest.fixture
@@ -325,6 +400,12 @@ def stop_of(csms: CsmsHarness, tx: Tx, since: int, timeout: float = WAIT_S) -> F
         timeout,
         since,
     )
+
+
+def iso_in(seconds: float) -> str:
+    """An OCPP dateTime `seconds` from now (UTC, milliseconds)."""
+    at = datetime.now(UTC) + timedelta(seconds=seconds)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def samples(payload: dict[str, Any], measurand: str) -> list[float]:
@@ -833,13 +914,66 @@ def test_an_unknown_action_is_not_implemented(csms: CsmsHarness) -> None:
     assert answer.code == "NotImplemented"
 
 
-def test_a_known_action_not_simulated_yet_is_not_supported(csms: CsmsHarness) -> None:
-    pending = sorted(KNOWN_CSMS_ACTIONS - _HANDLERS.keys())
-    if not pending:
-        pytest.skip("every OCPP 1.6 CSMS action has a handler")
-    answer = csms.send("CONF-1", pending[0], {})
-    assert isinstance(answer, CallError)
-    assert answer.code == "NotSupported", pending[0]
+#: Sent by the all-actions test before the others: a reservation before its cancel, a remote
+#: start before its stop. Reset goes last: it reboots the charger.
+_FIRST = ("RemoteStartTransaction", "ReserveNow")
+EVERY_ACTION_RESERVATION = 599
+#: What commands.py has no default payload for (a scenario must give its own): ours.
+OWN_PAYLOADS: dict[str, dict[str, Any]] = {
+    "SetChargingProfile": {
+        "connectorId": 0,
+        "csChargingProfiles": profile(69, "TxDefaultProfile", 16.0),
+    },
+}
+
+
+def action_order(action: str) -> tuple[int, str]:
+    return (0 if action in _FIRST else 2 if action == "Reset" else 1, action)
+
+
+def default_payload(action: str, uploads: UploadSink) -> dict[str, Any]:
+    """commands.py's default payload (else ours), completed as the embedded CSMS completes it
+    when it sends one (csms.py `complete_payload`: ReserveNow's reservationId and expiryDate,
+    the reservation to cancel), and with two choices of ours: uploads go to the test's HTTP
+    server (not to port 80 of this machine), firmware updates are due after the run
+    (installing one would reboot the charger under the commands that follow)."""
+    own = action not in DEFAULT_PAYLOADS
+    payload: dict[str, Any] = dict(OWN_PAYLOADS[action] if own else DEFAULT_PAYLOADS[action])
+    if action == "ReserveNow":
+        payload |= {"reservationId": EVERY_ACTION_RESERVATION, "expiryDate": iso_in(900)}
+    elif action == "CancelReservation":
+        payload["reservationId"] = EVERY_ACTION_RESERVATION
+    elif action == "GetDiagnostics":
+        payload["location"] = f"{uploads.url}/every-action/"
+    elif action == "GetLog":
+        payload["log"] = {"remoteLocation": f"{uploads.url}/every-action/"}
+    elif action == "UpdateFirmware":
+        payload["retrieveDate"] = iso_in(3600)
+    elif action == "SignedUpdateFirmware":
+        payload["firmware"] = {**payload["firmware"], "retrieveDateTime": iso_in(3600)}
+    return payload
+
+
+def test_every_known_action_is_answered(csms: CsmsHarness, uploads: UploadSink) -> None:
+    """Every CSMS action of OCPP 1.6 and of the security whitepaper the charger knows, with the
+    payload the embedded CSMS would send, gets a CALLRESULT (no NotImplemented / NotSupported,
+    nor any other CALLERROR), and every answer validates (the harness checks it)."""
+    identity = "EXT-5"
+    assert KNOWN_CSMS_ACTIONS - DEFAULT_PAYLOADS.keys() == OWN_PAYLOADS.keys()
+    since = csms.mark()
+    answers: dict[str, Frame] = {}
+    for action in sorted(KNOWN_CSMS_ACTIONS, key=action_order):
+        payload = default_payload(action, uploads)
+        if action == "RemoteStopTransaction":  # the one the remote start began (csms.py too)
+            start = csms.wait_for(identity, "StartTransaction", since=since)
+            payload["transactionId"] = transaction_id(csms, start)
+        answers[action] = csms.send_frame(identity, action, payload)
+    print({action: frame.payload.get("status", "-") for action, frame in answers.items()})
+    assert {a: f.payload for a, f in answers.items() if f.kind != "CALLRESULT"} == {}
+    assert answers["RemoteStartTransaction"].payload == {"status": "Accepted"}
+    assert answers["RemoteStopTransaction"].payload == {"status": "Accepted"}
+    assert answers["Reset"].payload == {"status": "Accepted"}
+    assert [v for v in csms.violations if v.startswith(f"{identity}: ")] == []
 
 
 # -- §5.15 SendLocalList, §5.10 GetLocalListVersion ----------------------------------------------
@@ -956,6 +1090,522 @@ def test_a_profile_in_an_unsupported_unit_is_rejected(csms: CsmsHarness) -> None
     assert csms.call("CONF-2", "SetChargingProfile", request) == {"status": "Rejected"}
 
 
+# -- §5.13 ReserveNow, §5.1 CancelReservation (EXT-1) --------------------------------------------
+
+RESERVER = "EXT-1"
+_reservation_ids = itertools.count(501)
+
+
+def reserve(
+    csms: CsmsHarness, identity: str, connector: int, id_tag: str, expires_in: float = 300
+) -> tuple[int, str, str]:
+    """ReserveNow with a fresh reservationId: (that id, the status answered, the expiryDate)."""
+    reservation_id = next(_reservation_ids)
+    expiry = iso_in(expires_in)
+    request = {
+        "connectorId": connector,
+        "expiryDate": expiry,
+        "idTag": id_tag,
+        "reservationId": reservation_id,
+    }
+    status: str = csms.call(identity, "ReserveNow", request)["status"]
+    return reservation_id, status, expiry
+
+
+def cancel(csms: CsmsHarness, identity: str, reservation_id: int) -> str:
+    answer = csms.call(identity, "CancelReservation", {"reservationId": reservation_id})
+    status: str = answer["status"]
+    return status
+
+
+def test_a_reservation_holds_the_connector_for_its_id_tag(csms: CsmsHarness) -> None:
+    """§5.13: Reserved; another idTag may not start there, the reserved one may, and its
+    StartTransaction carries the reservationId (§4.8), which ends the reservation."""
+    identity, tag, stranger = RESERVER, "RESERVED-1", "SOMEONE-ELSE"
+    assert last_status(csms, identity, 1) == "Available"
+    since = csms.mark()
+    reservation_id, status, _ = reserve(csms, identity, 1, tag)
+    assert status == "Accepted"
+    reserved = wait_status(csms, identity, 1, "Reserved", since)
+    other = {"connectorId": 1, "idTag": stranger}
+    assert csms.call(identity, "RemoteStartTransaction", other) == {"status": "Rejected"}
+
+    tx = remote_start(csms, identity, 1, tag)
+    preparing = wait_status(csms, identity, 1, "Preparing", reserved.seq)
+    assert preparing.seq < tx.start.seq
+    assert tx.start.payload["reservationId"] == reservation_id
+    assert [
+        f for f in csms.calls(identity, since=since) if f.payload.get("idTag") == stranger
+    ] == []
+    # Used up: nothing left to cancel; and the connector, in use, is Occupied for a new one.
+    assert cancel(csms, identity, reservation_id) == "Rejected"
+    assert reserve(csms, identity, 1, tag)[1] == "Occupied"
+    remote_stop(csms, tx)
+
+
+def test_cancel_reservation(csms: CsmsHarness) -> None:
+    """§5.1: Accepted for an existing reservation (the connector is Available again), Rejected
+    for one that does not exist (any more)."""
+    identity = RESERVER
+    assert last_status(csms, identity, 2) == "Available"
+    since = csms.mark()
+    reservation_id, status, _ = reserve(csms, identity, 2, "RESERVED-2")
+    assert status == "Accepted"
+    wait_status(csms, identity, 2, "Reserved", since)
+    answer = csms.send_frame(identity, "CancelReservation", {"reservationId": reservation_id})
+    assert answer.payload == {"status": "Accepted"}
+    wait_status(csms, identity, 2, "Available", answer.seq)
+    assert cancel(csms, identity, reservation_id) == "Rejected"
+    assert cancel(csms, identity, NO_SUCH_RESERVATION) == "Rejected"
+
+
+def test_a_reservation_ends_at_its_expiry_date(csms: CsmsHarness) -> None:
+    """§5.13 (2): Reserved until the expiryDate, then Available."""
+    identity = RESERVER
+    assert last_status(csms, identity, 2) == "Available"
+    since = csms.mark()
+    reservation_id, status, expiry = reserve(csms, identity, 2, "RESERVED-3", expires_in=3)
+    assert status == "Accepted"
+    reserved = wait_status(csms, identity, 2, "Reserved", since)
+    available = wait_status(csms, identity, 2, "Available", reserved.seq)
+    ended = parse_iso_utc(available.payload["timestamp"])  # the charger's clock: this machine's
+    assert parse_iso_utc(expiry) - 0.01 <= ended < parse_iso_utc(expiry) + 5, expiry
+    assert cancel(csms, identity, reservation_id) == "Rejected"
+
+
+def test_an_unavailable_connector_loses_its_reservation(csms: CsmsHarness) -> None:
+    """§5.13 (3): ChangeAvailability Inoperative ends the reservation of the connector."""
+    identity = RESERVER
+    assert last_status(csms, identity, 2) == "Available"
+    since = csms.mark()
+    reservation_id, status, _ = reserve(csms, identity, 2, "RESERVED-4")
+    assert status == "Accepted"
+    reserved = wait_status(csms, identity, 2, "Reserved", since)
+    try:
+        assert change_availability(csms, identity, 2, "Inoperative") == "Accepted"
+        wait_status(csms, identity, 2, "Unavailable", reserved.seq)
+        assert cancel(csms, identity, reservation_id) == "Rejected"
+    finally:
+        answer = csms.send_frame(
+            identity, "ChangeAvailability", {"connectorId": 2, "type": "Operative"}
+        )
+    assert answer.payload == {"status": "Accepted"}
+    back = csms.wait_for(identity, "StatusNotification", on_connector(2), since=answer.seq)
+    assert back.payload["status"] == "Available"  # not Reserved again
+
+
+def test_reserve_now_on_connector_zero_is_rejected(csms: CsmsHarness) -> None:
+    """§5.13: connector 0 only where ReserveConnectorZeroSupported (§9.3.1), here false; a
+    connector the charger does not have is Rejected too. Neither is kept."""
+    identity = RESERVER
+    key = configuration(csms, identity, "ReserveConnectorZeroSupported")
+    assert key["ReserveConnectorZeroSupported"] == {
+        "key": "ReserveConnectorZeroSupported",
+        "readonly": True,
+        "value": "false",
+    }
+    for connector in (0, 3):
+        reservation_id, status, _ = reserve(csms, identity, connector, "RESERVED-0")
+        assert status == "Rejected", connector
+        assert cancel(csms, identity, reservation_id) == "Rejected"
+
+
+# -- §5.19 UpdateFirmware, §4.5 FirmwareStatusNotification (EXT-2) -------------------------------
+
+
+def firmware_status(csms: CsmsHarness, identity: str, status: str, since: int) -> Frame:
+    return csms.wait_for(
+        identity, "FirmwareStatusNotification", lambda p: p == {"status": status}, since=since
+    )
+
+
+def test_update_firmware_reboots_onto_the_new_version(csms: CsmsHarness) -> None:
+    """Downloading -> Downloaded -> (connectors Unavailable) Installing -> the connection
+    closes -> BootNotification with the new firmwareVersion -> Installed; then Idle (§4.5)."""
+    identity = "EXT-2"
+    old = csms.calls(identity, "BootNotification")[-1].payload["firmwareVersion"]
+    request = {
+        "location": "http://127.0.0.1/firmware/acme-2.1.0.bin",  # simulated: not fetched
+        "retrieveDate": now_iso(),
+    }
+    answer = csms.send_frame(identity, "UpdateFirmware", request)
+    assert answer.payload == {}
+    downloading = firmware_status(csms, identity, "Downloading", answer.seq)
+    downloaded = firmware_status(csms, identity, "Downloaded", downloading.seq)
+    installing = firmware_status(csms, identity, "Installing", downloaded.seq)
+    for connector in (1, 2):  # §5.19: not in use: Unavailable while installing
+        assert wait_status(csms, identity, connector, "Unavailable", downloaded.seq).seq < (
+            installing.seq
+        )
+    closed = csms.wait_closed(identity, installing.seq)
+    boot = csms.wait_for(identity, "BootNotification", since=closed.seq, timeout=30)
+    assert boot.connection != installing.connection
+    assert (old, boot.payload["firmwareVersion"]) == ("simfleet-0.1", "acme-2.1.0")
+    installed = firmware_status(csms, identity, "Installed", boot.seq)
+    for connector in (0, 1, 2):
+        wait_status(csms, identity, connector, "Available", boot.seq)
+    statuses = [
+        f.payload["status"]
+        for f in csms.calls(identity, "FirmwareStatusNotification", answer.seq)
+        if f.seq <= installed.seq
+    ]
+    assert statuses == ["Downloading", "Downloaded", "Installing", "Installed"]
+
+    trigger = {"requestedMessage": "FirmwareStatusNotification"}
+    triggered = csms.send_frame(identity, "TriggerMessage", trigger)
+    assert triggered.payload == {"status": "Accepted"}
+    firmware_status(csms, identity, "Idle", triggered.seq)
+
+
+# -- §5.9 GetDiagnostics, GetLog, SignedUpdateFirmware (security whitepaper) (EXT-3) -------------
+
+MAINTAINED = "EXT-3"
+
+
+def log_status(csms: CsmsHarness, status: str, request_id: int, since: int) -> Frame:
+    expected = {"status": status, "requestId": request_id}
+    return csms.wait_for(MAINTAINED, "LogStatusNotification", lambda p: p == expected, since=since)
+
+
+def test_get_diagnostics_uploads_the_file(csms: CsmsHarness, uploads: UploadSink) -> None:
+    """§5.9: the fileName answered is the file that arrives in the location (a directory);
+    DiagnosticsStatusNotification Uploading, then Uploaded once it is there (§4.4)."""
+    answer = csms.send_frame(
+        MAINTAINED, "GetDiagnostics", {"location": f"{uploads.url}/diagnostics/"}
+    )
+    name = answer.payload["fileName"]
+    uploading = csms.wait_for(
+        MAINTAINED, "DiagnosticsStatusNotification", lambda p: p["status"] == "Uploading"
+    )
+    uploaded = csms.wait_for(
+        MAINTAINED,
+        "DiagnosticsStatusNotification",
+        lambda p: p["status"] != "Uploading",
+        since=uploading.seq,
+    )
+    assert uploading.seq > answer.seq
+    assert uploaded.payload == {"status": "Uploaded"}
+    upload = uploads.wait_for(f"/diagnostics/{name}")
+    assert upload.at <= uploaded.at
+    assert f"chargePointIdentity: {MAINTAINED}" in upload.body.decode()
+
+    trigger = {"requestedMessage": "DiagnosticsStatusNotification"}
+    triggered = csms.send_frame(MAINTAINED, "TriggerMessage", trigger)
+    assert triggered.payload == {"status": "Accepted"}
+    after = csms.wait_for(MAINTAINED, "DiagnosticsStatusNotification", since=triggered.seq)
+    assert after.payload == {"status": "Idle"}
+
+
+def test_get_log_uploads_the_file(csms: CsmsHarness, uploads: UploadSink) -> None:
+    """GetLog: Accepted with a filename; LogStatusNotification Uploading, Uploaded, both with
+    the requestId; the file arrives in the remoteLocation."""
+    request = {
+        "logType": "SecurityLog",
+        "requestId": 71,
+        "log": {"remoteLocation": f"{uploads.url}/logs/", "oldestTimestamp": iso_in(-3600)},
+    }
+    answer = csms.send_frame(MAINTAINED, "GetLog", request)
+    assert answer.payload["status"] == "Accepted"
+    uploading = log_status(csms, "Uploading", 71, answer.seq)
+    uploaded = log_status(csms, "Uploaded", 71, uploading.seq)
+    upload = uploads.wait_for(f"/logs/{answer.payload['filename']}")
+    assert upload.at <= uploaded.at
+    text = upload.body.decode()
+    assert "security" in text.splitlines()[0]
+    assert f"chargePointIdentity: {MAINTAINED}" in text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="charger bug: a LogStatusNotification triggered by ExtendedTriggerMessage during an "
+    "upload has no requestId (security.py sends {'status': ch.log_status}; "
+    "diagnostics.log_status_payload, which adds it, is never called)",
+)
+def test_a_triggered_log_status_names_the_upload_under_way(
+    csms: CsmsHarness, uploads: UploadSink
+) -> None:
+    """A LogStatusNotification triggered while an upload is under way carries the GetLog's
+    requestId; with none under way, Idle without one. (OCPP 2.0.1 LogStatusNotificationRequest,
+    which the whitepaper's message follows: the requestId "is mandatory, unless the message was
+    triggered by a TriggerMessageRequest AND there is no log upload ongoing"; what
+    diagnostics.log_status_payload means to send.)"""
+    request = {
+        "logType": "DiagnosticsLog",
+        "requestId": 72,
+        "log": {"remoteLocation": f"{uploads.url}/held/"},
+    }
+    trigger = {"requestedMessage": "LogStatusNotification"}
+    uploads.hold()
+    try:
+        answer = csms.send_frame(MAINTAINED, "GetLog", request)
+        assert answer.payload["status"] == "Accepted"
+        uploading = log_status(csms, "Uploading", 72, answer.seq)
+        uploads.wait_for(f"/held/{answer.payload['filename']}")  # under way: not answered yet
+        triggered = csms.send_frame(MAINTAINED, "ExtendedTriggerMessage", trigger)
+        assert triggered.payload == {"status": "Accepted"}
+        during = csms.wait_for(MAINTAINED, "LogStatusNotification", since=triggered.seq)
+    finally:
+        uploads.release()
+    uploaded = log_status(csms, "Uploaded", 72, uploading.seq)
+    triggered = csms.send_frame(MAINTAINED, "ExtendedTriggerMessage", trigger)
+    after = csms.wait_for(MAINTAINED, "LogStatusNotification", since=triggered.seq)
+    assert after.payload == {"status": "Idle"}
+    assert during.seq < uploaded.seq
+    assert during.payload == {"status": "Uploading", "requestId": 72}
+
+
+def signed_firmware(certificate: str, signature: str, request_id: int) -> dict[str, Any]:
+    return {
+        "requestId": request_id,
+        "firmware": {
+            "location": "http://127.0.0.1/firmware/acme-3.0.0.bin",  # simulated: not fetched
+            "retrieveDateTime": now_iso(),
+            "signingCertificate": certificate,
+            "signature": signature,
+        },
+    }
+
+
+def signed_firmware_idle(csms: CsmsHarness, identity: str) -> None:
+    """ExtendedTriggerMessage FirmwareStatusNotification: no signed update under way."""
+    trigger = {"requestedMessage": "FirmwareStatusNotification"}
+    triggered = csms.send_frame(identity, "ExtendedTriggerMessage", trigger)
+    assert triggered.payload == {"status": "Accepted"}
+    status = csms.wait_for(identity, "SignedFirmwareStatusNotification", since=triggered.seq)
+    assert status.payload == {"status": "Idle"}
+
+
+def test_signed_update_firmware_with_a_bad_certificate(csms: CsmsHarness) -> None:
+    """InvalidCertificate for a signing certificate that is not an X.509 certificate; no update
+    starts."""
+    garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    since = csms.mark()
+    request = signed_firmware(garbage, FIRMWARE_SIGNATURE, 73)
+    answer = csms.call(MAINTAINED, "SignedUpdateFirmware", request)
+    assert answer == {"status": "InvalidCertificate"}
+    signed_firmware_idle(csms, MAINTAINED)
+    sent = csms.calls(MAINTAINED, "SignedFirmwareStatusNotification", since)
+    assert [f.payload for f in sent] == [{"status": "Idle"}]
+
+
+def test_signed_update_firmware_with_a_bad_signature(csms: CsmsHarness) -> None:
+    """A signature that cannot be one by the certificate's key (an ECDSA key: a DER sequence)
+    is InvalidSignature once downloaded, with the requestId, and nothing is installed."""
+    since = csms.mark()
+    request = signed_firmware(SIGNING_CERTIFICATE, "AAAA", 74)
+    assert csms.call(MAINTAINED, "SignedUpdateFirmware", request) == {"status": "Accepted"}
+    csms.wait_for(
+        MAINTAINED,
+        "SignedFirmwareStatusNotification",
+        lambda p: p == {"status": "InvalidSignature", "requestId": 74},
+        since=since,
+    )
+    sent = csms.calls(MAINTAINED, "SignedFirmwareStatusNotification", since)
+    assert [f.payload["status"] for f in sent] == ["Downloading", "Downloaded", "InvalidSignature"]
+    signed_firmware_idle(csms, MAINTAINED)
+
+
+# -- Security whitepaper: certificates (M03-M05, A02), ExtendedTriggerMessage (EXT-4) -----------
+
+CERTIFIED = "EXT-4"
+ROOTS = {"certificateType": "CentralSystemRootCertificate"}
+
+
+def hash_data_of(pem: str) -> dict[str, str]:
+    """CertificateHashDataType (whitepaper §6.1, OCSP's CertID, RFC 6960) of a self-signed EC
+    certificate, SHA256, computed here: the issuer's DER name, the issuer's key bits (for EC
+    the X9.62 point), the serial number in hex."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    key_bits = cert.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return {
+        "hashAlgorithm": "SHA256",
+        "issuerNameHash": hashlib.sha256(cert.issuer.public_bytes()).hexdigest(),
+        "issuerKeyHash": hashlib.sha256(key_bits).hexdigest(),
+        "serialNumber": f"{cert.serial_number:x}",
+    }
+
+
+def lowered(hash_data: dict[str, str]) -> dict[str, str]:
+    """Hex compared case-insensitively (the whitepaper does not fix the case)."""
+    return {k: v if k == "hashAlgorithm" else v.lower() for k, v in hash_data.items()}
+
+
+def test_install_list_and_delete_a_root_certificate(csms: CsmsHarness) -> None:
+    """M05 InstallCertificate, M03 GetInstalledCertificateIds, M04 DeleteCertificate."""
+    expected = hash_data_of(SIMULATOR_ROOT_PEM)
+    assert csms.call(CERTIFIED, "GetInstalledCertificateIds", ROOTS) == {"status": "NotFound"}
+    install = {**ROOTS, "certificate": SIMULATOR_ROOT_PEM}
+    assert csms.call(CERTIFIED, "InstallCertificate", install) == {"status": "Accepted"}
+    leaf = ca_chain(csr_for(CERTIFIED)).split("-----END CERTIFICATE-----")[0]
+    end_entity = {**ROOTS, "certificate": leaf + "-----END CERTIFICATE-----\n"}  # CA:FALSE
+    assert csms.call(CERTIFIED, "InstallCertificate", end_entity) == {"status": "Rejected"}
+
+    listed = csms.call(CERTIFIED, "GetInstalledCertificateIds", ROOTS)
+    assert listed["status"] == "Accepted"
+    assert [lowered(h) for h in listed["certificateHashData"]] == [expected]
+    manufacturer = {"certificateType": "ManufacturerRootCertificate"}
+    assert csms.call(CERTIFIED, "GetInstalledCertificateIds", manufacturer) == {
+        "status": "NotFound"
+    }
+
+    delete = {"certificateHashData": {**expected, "serialNumber": expected["serialNumber"].upper()}}
+    assert csms.call(CERTIFIED, "DeleteCertificate", delete) == {"status": "Accepted"}
+    assert csms.call(CERTIFIED, "DeleteCertificate", delete) == {"status": "NotFound"}
+    assert csms.call(CERTIFIED, "GetInstalledCertificateIds", ROOTS) == {"status": "NotFound"}
+
+
+def csr_for(identity: str) -> str:
+    """A CSR as the charger makes it (CN its identity, O its CpoName), for a key of our own."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, identity),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "simfleet"),
+        ]
+    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def ca_chain(csr: str) -> str:
+    """The chain (leaf, root) the simulator's CA signs for a CSR, as the embedded CSMS sends it."""
+    chain = simulator_ca().sign(csr, time.time())
+    assert chain is not None
+    return chain
+
+
+def test_certificate_update_through_the_simulator_ca(csms: CsmsHarness) -> None:
+    """A02: ExtendedTriggerMessage SignChargePointCertificate -> SignCertificate with a CSR
+    (CN = the charger's identity) -> CertificateSigned: a chain for another key is Rejected
+    with an InvalidChargePointCertificate event (A02.FR.07), the chain for its key Accepted."""
+    trigger = {"requestedMessage": "SignChargePointCertificate"}
+    triggered = csms.send_frame(CERTIFIED, "ExtendedTriggerMessage", trigger)
+    assert triggered.payload == {"status": "Accepted"}
+    sign = csms.wait_for(CERTIFIED, "SignCertificate", since=triggered.seq)
+    assert csms.answer_to(sign).payload == {"status": "Accepted"}  # the harness's default
+    csr = x509.load_pem_x509_csr(sign.payload["csr"].encode())
+    assert csr.is_signature_valid
+    assert [a.value for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)] == [CERTIFIED]
+
+    wrong = csms.send_frame(
+        CERTIFIED, "CertificateSigned", {"certificateChain": ca_chain(csr_for(CERTIFIED))}
+    )
+    assert wrong.payload == {"status": "Rejected"}
+    event = csms.wait_for(CERTIFIED, "SecurityEventNotification", since=wrong.seq)
+    assert event.payload["type"] == "InvalidChargePointCertificate"
+    assert "key" in event.payload["techInfo"]
+
+    chain = ca_chain(sign.payload["csr"])
+    assert csms.call(CERTIFIED, "CertificateSigned", {"certificateChain": chain}) == {
+        "status": "Accepted"
+    }
+    # One certificate per request: the same chain again is not asked for.
+    assert csms.call(CERTIFIED, "CertificateSigned", {"certificateChain": chain}) == {
+        "status": "Rejected"
+    }
+
+
+@pytest.mark.parametrize(
+    ("requested", "connector", "sent", "expected"),
+    [
+        ("Heartbeat", None, "Heartbeat", lambda p: p == {}),
+        ("StatusNotification", 2, "StatusNotification", lambda p: p["connectorId"] == 2),
+        ("MeterValues", 1, "MeterValues", lambda p: contexts(p) == {"Trigger"}),
+        ("LogStatusNotification", None, "LogStatusNotification", lambda p: p == {"status": "Idle"}),
+        (
+            "FirmwareStatusNotification",
+            None,
+            "SignedFirmwareStatusNotification",
+            lambda p: p == {"status": "Idle"},
+        ),
+    ],
+)
+def test_extended_trigger_message_sends_the_message_after_its_answer(
+    csms: CsmsHarness,
+    requested: str,
+    connector: int | None,
+    sent: str,
+    expected: Callable[[Any], bool],
+) -> None:
+    request: dict[str, Any] = {"requestedMessage": requested}
+    if connector is not None:
+        request["connectorId"] = connector
+    answer = csms.send_frame(CERTIFIED, "ExtendedTriggerMessage", request)
+    assert answer.payload == {"status": "Accepted"}
+    csms.wait_for(CERTIFIED, sent, expected, since=answer.seq)
+
+
+def test_extended_trigger_message_for_a_connector_it_does_not_have(csms: CsmsHarness) -> None:
+    request = {"requestedMessage": "StatusNotification", "connectorId": 3}
+    assert csms.call(CERTIFIED, "ExtendedTriggerMessage", request) == {"status": "Rejected"}
+
+
+# -- §3.5 local authorization, §5.4 ClearCache, §5.15 SendLocalList (TICK-2) ---------------------
+
+
+def next_session(csms: CsmsHarness, identity: str, after: float) -> tuple[Frame, Frame]:
+    """The metronome's first Preparing stamped after `after` (epoch seconds: a session that
+    began under the configuration in force since then), and its StartTransaction."""
+    preparing = csms.wait_for(
+        identity,
+        "StatusNotification",
+        lambda p: p["status"] == "Preparing" and parse_iso_utc(p["timestamp"]) > after,
+        timeout=30,
+    )
+    start = csms.wait_for(identity, "StartTransaction", since=preparing.seq)
+    return preparing, start
+
+
+def asked(csms: CsmsHarness, identity: str, preparing: Frame, start: Frame) -> list[Frame]:
+    """The Authorize requests of the session between its Preparing and its StartTransaction."""
+    return [
+        f
+        for f in csms.calls(identity, "Authorize", preparing.seq)
+        if f.seq < start.seq and f.payload["idTag"] == start.payload["idTag"]
+    ]
+
+
+def test_a_local_list_entry_pre_authorizes_the_driver(csms: CsmsHarness) -> None:
+    """§3.5, §9.1.13 LocalPreAuthorize: online, a token the Local Authorization List holds as
+    Accepted starts the transaction without an Authorize; once the list drops it (and the
+    cache, disabled, cannot vouch for it), the charger asks again. §5.4: ClearCache is Rejected
+    while AuthorizationCacheEnabled is false, Accepted again once it is true."""
+    identity, tag = "TICK-2", "TICK2"  # the metronome's token ([behaviour] id_tag)
+
+    def change(key: str, value: str) -> float:
+        answer, at = call_at(csms, identity, "ChangeConfiguration", {"key": key, "value": value})
+        assert answer == {"status": "Accepted"}, key
+        return at
+
+    def send_list(update: dict[str, Any]) -> float:
+        answer, at = call_at(csms, identity, "SendLocalList", update)
+        assert answer == {"status": "Accepted"}
+        return at
+
+    change("AuthorizationCacheEnabled", "false")
+    try:
+        assert csms.call(identity, "ClearCache", {}) == {"status": "Rejected"}
+        entry = {"idTag": tag, "idTagInfo": {"status": "Accepted"}}
+        send_list({"listVersion": 20, "updateType": "Full", "localAuthorizationList": [entry]})
+        at = change("LocalPreAuthorize", "true")
+        preparing, start = next_session(csms, identity, at)
+        assert start.payload["idTag"] == tag
+        assert asked(csms, identity, preparing, start) == []
+
+        removed = [{"idTag": tag}]  # no idTagInfo: removed (§5.15)
+        at = send_list(
+            {"listVersion": 21, "updateType": "Differential", "localAuthorizationList": removed}
+        )
+        preparing, start = next_session(csms, identity, at)
+        assert [f.payload for f in asked(csms, identity, preparing, start)] == [{"idTag": tag}]
+    finally:
+        change("LocalPreAuthorize", "false")
+        change("AuthorizationCacheEnabled", "true")
+    assert csms.call(identity, "ClearCache", {}) == {"status": "Accepted"}
+
+
 # -- over the whole module ------------------------------------------------------------------------
 
 #: What any 1.6 charger sends in a run with transactions (the metronome alone sends all of them).
@@ -993,5 +1643,15 @@ def test_every_message_exchanged_was_valid(fleet: Fleet) -> None:
     }
     ours = [f for f in frames if f.direction == "out" and f.kind == "CALL"]
     assert [f for f in ours if (f.identity, f.unique_id) not in replies] == []
-    # Both runs still going: nothing crashed, and none ended by duration (dormant visits).
-    assert [p.poll() for p in fleet.processes] == [None, None], fleet.output()
+    # The dormant runs' premise: no planned driver came by itself (the module took less than
+    # DORMANT_S); the drivers remote starts called presented no token of their own.
+    planned = [
+        (f.identity, f.action)
+        for f in frames
+        if f.kind == "CALL"
+        and f.action in ("Authorize", "StartTransaction")
+        and f.payload["idTag"].startswith(PLANNED_TAG)
+    ]
+    assert planned == []
+    # Every run still going: nothing crashed, and none ended by duration.
+    assert [p.poll() for p in fleet.processes] == [None] * len(fleet.processes), fleet.output()
