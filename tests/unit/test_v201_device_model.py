@@ -246,6 +246,7 @@ def test_the_charger_updates_read_only_values_itself() -> None:
         cv("EVSE", "AvailabilityState", evse={"id": 1}),
     )
     assert [r["attributeValue"] for r in results] == ["Occupied", "Available"]
+    assert dm.text("ClockCtrlr", "DateTime", now=NOW) == iso_utc(NOW)
 
 
 # -- reports (B07, B08) ------------------------------------------------------------------------

@@ -111,13 +111,15 @@ class DeviceModel:
         instance: str | None = None,
         evse: int = 0,
         connector: int = 0,
+        now: float = 0.0,
     ) -> str:
-        """The Actual value of a variable the model has (KeyError if it has none such)."""
+        """The Actual value of a variable the model has (KeyError if it has none such);
+        ClockCtrlr.DateTime reads as `now`."""
         owner, found = self._lookup(component, variable, instance, evse, connector)
         actual = found.attribute(Attr.ACTUAL)
         if actual is None:
             raise KeyError(f"{component}.{variable} has no Actual attribute")
-        return self.value(owner, found, actual, 0.0)
+        return self.value(owner, found, actual, now)
 
     def integer(
         self, component: str, variable: str, instance: str | None = None, evse: int = 0
