@@ -321,3 +321,16 @@ def test_remote_start_with_an_unusable_profile_is_rejected() -> None:
     assert command(charger, "RemoteStartTransaction", request) == {"status": "Rejected"}
     assert served(csms, 5.0) == []  # nothing started
     assert charger.status_of(1) is Status.AVAILABLE
+
+
+def test_the_default_set_charging_profile_is_accepted_and_caps_new_transactions() -> None:
+    from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS
+
+    charger, _, _ = booted()
+    payload = DEFAULT_PAYLOADS["SetChargingProfile"]
+    assert command(charger, "SetChargingProfile", payload) == {"status": "Accepted"}
+    composite = command(
+        charger, "GetCompositeSchedule", {"connectorId": 1, "duration": 60, "chargingRateUnit": "A"}
+    )
+    assert composite["status"] == "Accepted"
+    assert composite["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 16.0

@@ -70,6 +70,20 @@ DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
     # A fresh reservationId, expiring 15 minutes after it is sent.
     "ReserveNow": {"connectorId": 1, "idTag": "RESERVE0001"},
     "Reset": {"type": "Soft"},
+    # A site's default cap: every new transaction at most 16 A per phase (§3.13.2).
+    "SetChargingProfile": {
+        "connectorId": 0,
+        "csChargingProfiles": {
+            "chargingProfileId": 1,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+            },
+        },
+    },
     "SendLocalList": {"listVersion": 1, "updateType": "Full", "localAuthorizationList": []},
     "TriggerMessage": {"requestedMessage": "Heartbeat"},
     "UnlockConnector": {"connectorId": 1},

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from simfleet.protocol.frames import Call
 from simfleet.protocol.session import OutgoingCall
 from simfleet.protocol.timefmt import iso_utc
-from simfleet.protocol.v16 import core_profile
+from simfleet.protocol.v16 import core_profile, diagnostics, firmware
 from simfleet.protocol.v16.answers import reject_payload
 
 if TYPE_CHECKING:
@@ -255,11 +255,13 @@ def extended_trigger_message(ch: Charger16, call: Call, now: float) -> str:
     elif requested == "FirmwareStatusNotification":
         # L01.FR.28/29: the last status, Idle once an update was Installed. The requestId is
         # optional when triggered (§5.19).
-        status = ch.signed_firmware_status
-        payload = {"status": "Idle" if status == "Installed" else status}
+        payload = firmware.signed_firmware_status_payload(ch)
+        if payload["status"] == "Installed":
+            payload = {"status": "Idle"}
         ch.session.call("SignedFirmwareStatusNotification", payload, now, now)
     elif requested == "LogStatusNotification":
-        ch.session.call("LogStatusNotification", {"status": ch.log_status}, now, now)
+        # With the GetLog's requestId while an upload is under way.
+        ch.session.call("LogStatusNotification", diagnostics.log_status_payload(ch), now, now)
     else:
         core_profile.send_triggered(ch, str(requested), int(cid), now)
     return "Accepted"
