@@ -61,6 +61,19 @@ ENDED_TRIGGER: Final = {
     "ImmediateReset": "ResetCommand",
 }
 
+#: MeasurandEnumType of 2.0.1 / 2.1 among what the simulated meter reads: 2.x has no
+#: Temperature measurand (temperatures are device model variables, not meter values).
+MEASURANDS: Final = frozenset(
+    {
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+        "Voltage",
+        "Current.Offered",
+        "SoC",
+    }
+)
+
 #: The token's method letter (behaviour/tokens.py) -> IdTokenEnumType (C01).
 _TOKEN_TYPES: Final = {"R": "ISO14443", "A": "Central", "V": "eMAID", "H": "Local"}
 _TOKEN_SHAPE: Final = re.compile(r"^.*([RAVH])\d{9,}$")
@@ -115,6 +128,8 @@ def meter_value(
     """One MeterValueType: the 1.6 readings in 2.0.1 form (value a number, unitOfMeasure)."""
     sampled = []
     for sample in sampled_values16(reading, measurands, context, ac):
+        if sample["measurand"] not in MEASURANDS:
+            continue
         out: Payload = {
             "value": float(sample["value"]),
             "context": context,
@@ -153,7 +168,7 @@ def transaction_event(
         "seqNo": seq_no,
         "transactionInfo": info,
     }
-    if offline:  # E04.FR.?? only said when true: the event was made while offline
+    if offline:  # only said when true: the event was made while offline (E04)
         payload["offline"] = True
     if evse_id:
         payload["evse"] = {"id": evse_id, "connectorId": 1}
