@@ -441,7 +441,7 @@ class Charger201:
         self._put_status(evse, Status.CHARGING, now)
         info: Payload = {"transactionId": tx_id, "chargingState": "Charging"}
         if evse.remote_start_id is not None:
-            info["remoteStartId"] = evse.remote_start_id  # F01.FR.?? / F02
+            info["remoteStartId"] = evse.remote_start_id  # F01 / F02
         token = messages.id_token(evse.id_tag, evse.token_kind)
         reading = self._reading(evse, "Transaction.Begin", now)
         self._event(evse, "Started", trigger, now, info=info, token=token, values=[reading])
@@ -465,7 +465,7 @@ class Charger201:
         if not any(e.in_transaction for e in self.connectors):
             self.meter_at = NEVER
             self.clock_at = NEVER
-            if self._reset_on_idle:  # B12.FR.?? OnIdle: now
+            if self._reset_on_idle:  # B12 OnIdle: now
                 self._reset_on_idle = False
                 self.reset_pending = "OnIdle"
                 self.reset_deadline = now + commands.RESET_GRACE_S
@@ -542,7 +542,7 @@ class Charger201:
         self.clock_at = (now // aligned + 1) * aligned if aligned > 0 else NEVER
 
     def _periodic_sample(self, now: float) -> None:
-        """E02.FR.?? / J02: Updated with MeterValuePeriodic every TxUpdatedInterval."""
+        """E02 / J02: Updated with MeterValuePeriodic every TxUpdatedInterval."""
         if self.meter_at <= now:
             due = self.meter_at
             following = due + self.meter_interval
@@ -613,7 +613,7 @@ class Charger201:
         if result.get("status") == "Accepted":
             was_accepted = self.boot is BootState.ACCEPTED  # a triggered boot (F06)
             self.boot = BootState.ACCEPTED
-            # B01.FR.?? the interval is the heartbeat interval to use.
+            # B01 the interval is the heartbeat interval to use.
             if type(interval) is int and interval > 0:
                 self.heartbeat_interval = float(interval)
             self.heartbeat_at = now + self.heartbeat_interval

@@ -73,11 +73,11 @@ def reset(ch: Charger201, call: Call, now: float) -> str:
     kind = call.payload.get("type")
     if kind not in ("Immediate", "OnIdle"):
         return reject_payload(ch, call, "type must be Immediate or OnIdle")
-    if "evseId" in call.payload:  # B11.FR.?? resetting one EVSE is optional: not supported
+    if "evseId" in call.payload:  # B11 resetting one EVSE is optional: not supported
         return _answer(ch, call, {"status": "Rejected"}, "Rejected")
     busy = any(e.in_transaction for e in ch.connectors)
     if kind == "OnIdle" and busy:
-        # B12.FR.?? OnIdle with transactions going: Scheduled, reboot when they have ended.
+        # B12 OnIdle with transactions going: Scheduled, reboot when they have ended.
         ch.session.answer(call, {"status": "Scheduled"})
         ch.reset_when_idle(now)
         return "Scheduled"
@@ -103,7 +103,7 @@ def request_start(ch: Charger201, call: Call, now: float) -> str:
     ):
         return reject_payload(ch, call, "idToken {idToken, type} and remoteStartId are required")
     evse_id = call.payload.get("evseId")
-    if evse_id is None:  # F01.FR.?? no evseId: the station picks a free EVSE
+    if evse_id is None:  # F01 no evseId: the station picks a free EVSE
         evse = next((e for e in ch.connectors if e.status is Status.AVAILABLE), None)
     else:
         evse = _evse(ch, evse_id)
@@ -139,7 +139,7 @@ def get_transaction_status(ch: Charger201, call: Call, _now: float) -> str:
     if tx is not None and type(tx) is not str:
         return reject_payload(ch, call, "transactionId must be a string")
     payload: dict[str, Any] = {"messagesInQueue": ch.queued_events(tx)}
-    if tx is not None:  # E14.FR.?? ongoingIndicator only about a named transaction
+    if tx is not None:  # E14 ongoingIndicator only about a named transaction
         payload["ongoingIndicator"] = any(e.transaction_id == tx for e in ch.connectors)
     return _answer(ch, call, payload, "Answered")
 
@@ -182,7 +182,7 @@ def _trigger_meter_values(ch: Charger201, targets: list[Evse], now: float) -> No
 
 
 def _trigger_transaction(ch: Charger201, targets: list[Evse], now: float) -> None:
-    # F06.FR.?? TransactionEvent Updated with triggerReason Trigger for each transaction.
+    # F06 TransactionEvent Updated with triggerReason Trigger for each transaction.
     for evse in targets:
         if evse.in_transaction:
             ch.send_transaction_updated(evse, "Trigger", "Trigger", now)
@@ -208,7 +208,7 @@ def change_availability(ch: Charger201, call: Call, now: float) -> str:
     if targets is None:
         return _answer(ch, call, {"status": "Rejected"}, "Rejected")
     inoperative = kind == "Inoperative"
-    # G03.FR.?? / G04: an EVSE with a transaction changes when the transaction ends.
+    # G03 / G04: an EVSE with a transaction changes when the transaction ends.
     scheduled = inoperative and any(e.in_transaction for e in targets)
     status = "Scheduled" if scheduled else "Accepted"
     ch.session.answer(call, {"status": status})

@@ -36,7 +36,7 @@ class Evse:
         self.plugged = False
         self.inoperative = False  # ChangeAvailability Inoperative (G03/G04)
         # E01: the charging station makes the transactionId; seqNo counts from 0 per
-        # transaction (E01.FR.?? / TransactionEventRequest.seqNo).
+        # transaction (E01 / TransactionEventRequest.seqNo).
         self.transaction_id: str | None = None
         self.seq_no = 0
         self.charging_state = ""
