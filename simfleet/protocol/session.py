@@ -225,6 +225,12 @@ class RpcSession:
     def in_flight(self) -> OutgoingCall | None:
         return self._in_flight
 
+    def transaction_messages(self) -> list[OutgoingCall]:
+        """Transaction messages not yet delivered: in flight, then queued (oldest first)."""
+        in_flight = self._in_flight
+        head = [in_flight] if in_flight is not None and in_flight.keep_offline else []
+        return head + list(self._tx)
+
     @property
     def queued(self) -> int:
         return len(self._tx) + len(self._other)

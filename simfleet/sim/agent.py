@@ -15,15 +15,26 @@ import math
 
 from simfleet.behaviour.model import AuthOutcome, ChargerPlan, Episode, Visit
 from simfleet.behaviour.tokens import TokenBook
-from simfleet.protocol.ports import Observer, Reading
+from simfleet.protocol.dialect import DIALECTS
+from simfleet.protocol.ports import Meter, Observer, Reading
 from simfleet.protocol.v16 import security
 from simfleet.protocol.v16.charger import Charger16, ChargerSettings, Status
 from simfleet.protocol.v16.maintenance import UploadRequest
+from simfleet.protocol.v201.charger import Charger201
 from simfleet.sim.battery import ConnectorBattery
 
 #: While the charger is down or not yet booted, an arriving EV waits and tries again this often
 #: (wall seconds): chargers of a ramping fleet pick up the sessions the plan has for them.
 RETRY_WALL_S = 1.0
+
+
+def build_charger(
+    settings: ChargerSettings, observer: Observer, meter: Meter
+) -> Charger16 | Charger201:
+    """The charger of the settings' OCPP version: 1.6, or 2.0.1 / 2.1 (their dialects)."""
+    if settings.ocpp_version == "1.6":
+        return Charger16(settings, observer, meter)
+    return Charger201(settings, observer, meter, DIALECTS[settings.ocpp_version])
 
 
 class Phase:
@@ -95,7 +106,7 @@ class ChargerAgent:
         self.tokens = tokens
         self.connection_timeout_s = connection_timeout_s
         self.offline_until = 0.0  # wall clock; the engine keeps the connection down until then
-        self.charger = Charger16(settings, observer, self)
+        self.charger = build_charger(settings, observer, self)
         by_connector: list[list[Visit]] = [[] for _ in range(settings.connectors)]
         for visit in plan.visits:
             if visit.connector_id <= settings.connectors:
@@ -131,7 +142,8 @@ class ChargerAgent:
 
     def authentication_refused(self, now: float) -> None:
         """The CSMS refused our Basic auth credentials (HTTP 401 to the upgrade request)."""
-        security.authentication_refused(self.charger, now)
+        if isinstance(self.charger, Charger16):  # 2.0.1 security events: not yet (A04)
+            security.authentication_refused(self.charger, now)
 
     def take_outbox(self) -> list[bytes]:
         return self.charger.take_outbox()
