@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from simfleet.behaviour.plans import FixedRates
 from simfleet.protocol.dialect import DIALECTS
-from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS
 from simfleet.protocol.v16.messages import MEASURAND_UNITS
 from simfleet.protocol.v16.state import FirmwareSettings
+from simfleet.protocol.v201.commands import DEFAULTS_BY_VERSION, command_defaults
 from simfleet.scenario.model import (
     ChargerModel,
     CsmsCommand,
@@ -455,37 +455,82 @@ class _Reader:
             key = f"csms.commands[{i}]"
             if not isinstance(entry, dict):
                 raise self.fail(key, entry, "must be a table")
+            allowed = {"action", "rate_per_s", "share", "payload", "ocpp_versions"}
             for name in entry:
-                if name not in {"action", "rate_per_s", "share", "payload"}:
-                    known = "action, payload, rate_per_s, share"
+                if name not in allowed:
+                    known = ", ".join(sorted(allowed))
                     raise self.fail(f"{key}.{name}", entry[name], f"unknown key (known: {known})")
             if "action" not in entry:
                 raise self.fail(f"{key}.action", None, "missing: which command to send")
             action = self.get(entry, key, "action", "")
-            if "payload" in entry:
-                payload = self.get(entry, key, "payload", {})
-            elif action in DEFAULT_PAYLOADS:
-                payload = DEFAULT_PAYLOADS[action]
-            else:
-                known = ", ".join(sorted(DEFAULT_PAYLOADS))
-                raise self.fail(
-                    f"{key}.action",
-                    action,
-                    f"no default payload for this command: give `payload` (defaults: {known})",
-                )
+            versions = self.versions(entry, key, "ocpp_versions", ())
+            command = self.command(key, action, versions, entry.get("payload"))
             out.append(
-                CsmsCommand(
-                    action=action,
+                replace(
+                    command,
                     rate_per_s=self.get(
                         entry, key, "rate_per_s", 1.0, lambda v: v > 0, "must be positive"
                     ),
                     share=self.get(
                         entry, key, "share", 1.0, lambda v: 0 < v <= 1, "must be in (0, 1]"
                     ),
-                    payload=dict(payload),
                 )
             )
         return tuple(out)
+
+    def command(
+        self, key: str, action: str, versions: tuple[str, ...], payload: object
+    ) -> CsmsCommand:
+        """A command for the chargers of `versions` (default: every version that has it).
+        Without a payload, each version gets its own default."""
+        defaults = command_defaults(action)
+        if payload is not None:
+            if not isinstance(payload, dict):
+                raise self.fail(f"{key}.payload", payload, "must be a table")
+            # A command of the scenario's own (a vendor's, a 2.1 one...): all versions if unsaid.
+            chosen = versions or tuple(defaults) or tuple(DIALECTS)
+            return CsmsCommand(action, 1.0, dict(payload), versions=chosen)
+        if not defaults:
+            known = ", ".join(sorted({a for table in DEFAULTS_BY_VERSION.values() for a in table}))
+            raise self.fail(
+                f"{key}.action",
+                action,
+                f"no default payload for this command: give `payload` (defaults: {known})",
+            )
+        chosen = versions or tuple(defaults)
+        for version in chosen:
+            if version not in defaults:
+                raise self.fail(
+                    f"{key}.ocpp_versions",
+                    list(versions),
+                    f"OCPP {version} has no default {action}: give `payload` "
+                    f"(versions with one: {', '.join(defaults)})",
+                )
+        return CsmsCommand(
+            action,
+            1.0,
+            dict(defaults[chosen[0]]),
+            versions=chosen,
+            version_payloads=tuple((v, dict(defaults[v])) for v in chosen),
+        )
+
+    def versions(
+        self, table: Mapping[str, Any], prefix: str, name: str, default: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """A list of OCPP versions, each known, none twice."""
+        if name not in table:
+            return default
+        value = table[name]
+        key = f"{prefix}.{name}"
+        known = ", ".join(f'"{v}"' for v in DIALECTS)
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, value, f"must be a non-empty list of OCPP versions ({known})")
+        for version in value:
+            if version not in DIALECTS:
+                raise self.fail(key, version, f"not an OCPP version (known: {known})")
+        if len(set(value)) != len(value):
+            raise self.fail(key, value, "lists a version twice")
+        return tuple(value)
 
     def firmware(self, raw: Mapping[str, Any]) -> FirmwareSettings:
         """[firmware]: durations as seconds or [low, high] ranges, failure rates, timeout."""

@@ -89,6 +89,20 @@ class CsmsCommand:
     rate_per_s: float
     payload: dict[str, Any]
     share: float = 1.0
+    #: The OCPP versions that have this command: chargers that negotiated another never get it.
+    versions: tuple[str, ...] = ("1.6",)
+    #: Per version, a payload other than `payload` (each version's default when the scenario
+    #: gives none: 1.6 and 2.0.1 spell Reset, ChangeAvailability... differently).
+    version_payloads: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+    def payload_for(self, version: str) -> dict[str, Any] | None:
+        """What a charger speaking `version` is sent; None if the command is not for it."""
+        if version not in self.versions:
+            return None
+        for known, payload in self.version_payloads:
+            if known == version:
+                return payload
+        return self.payload
 
     def targets(self, identity: str) -> bool:
         """A fixed share of identities: the same chargers for the whole run."""

@@ -156,3 +156,18 @@ DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
         },
     },
 }
+
+
+def _defaults_by_version() -> dict[str, dict[str, Payload]]:
+    from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS as V16_DEFAULTS  # noqa: PLC0415
+
+    return {"1.6": V16_DEFAULTS, "2.0.1": DEFAULT_PAYLOADS, "2.1": DEFAULT_PAYLOADS}
+
+
+#: Each OCPP version's default command payloads (2.1: the 2.0.1 ones, which its schemas accept).
+DEFAULTS_BY_VERSION: Final = _defaults_by_version()
+
+
+def command_defaults(action: str) -> dict[str, Payload]:
+    """The versions that have `action` as a default command, with their payloads."""
+    return {v: table[action] for v, table in DEFAULTS_BY_VERSION.items() if action in table}
