@@ -28,11 +28,12 @@ from simfleet.scenario.model import (
     Timeouts,
 )
 from simfleet.scenario.realistic import override, parse_realistic
+from simfleet.sim.chargers import simulated_versions
 
 T = TypeVar("T")
 
-#: OCPP versions a charger model can speak today.
-SUPPORTED_VERSIONS = ("1.6",)
+#: OCPP versions a charger model can speak today (those with a charger class).
+SUPPORTED_VERSIONS = simulated_versions()
 #: OCPP-J 2.0.1 §3.1: identities of at most 48 characters; ':' would break Basic auth.
 MAX_IDENTITY = 48
 #: OCPP 1.6 §7.28 IdToken: CiString20.
@@ -349,6 +350,11 @@ class _Reader:
             ),
             **self.offline(table, d),
         )
+        model = replace(
+            model,
+            ocpp_versions=self.offer(table, "charger", "ocpp_versions"),
+            ocpp_mix=self.mix(table),
+        )
         metering = {k: table[k] for k in METERING_KEYS if k in table}
         model = override(model, metering, "charger", self.fail)
         for key in ("measurands_ac", "measurands_dc"):
@@ -359,6 +365,45 @@ class _Reader:
         if model.clock_aligned_s < 0:
             raise self.fail("charger.clock_aligned_s", model.clock_aligned_s, "must be >= 0")
         return model
+
+    def offer(self, table: Mapping[str, Any], prefix: str, name: str) -> tuple[str, ...]:
+        """An offer of OCPP versions in preference order, each simulated, none twice."""
+        key = f"{prefix}.{name}"
+        versions = self.versions(table, prefix, name, ())
+        for version in versions:
+            if version not in SUPPORTED_VERSIONS:
+                raise self.fail(
+                    key,
+                    version,
+                    f"no charger of this version is simulated in this build "
+                    f"(simulated: {', '.join(SUPPORTED_VERSIONS)})",
+                )
+        return versions
+
+    def mix(self, table: Mapping[str, Any]) -> tuple[tuple[tuple[str, ...], float], ...]:
+        """ocpp_mix = { "1.6" = 0.7, "2.0.1,1.6" = 0.3 }: offers (comma-separated versions)
+        and the share of chargers making each; shares sum to 1."""
+        if "ocpp_mix" not in table:
+            return ()
+        raw = table["ocpp_mix"]
+        if not isinstance(raw, dict) or not raw:
+            raise self.fail("charger.ocpp_mix", raw, 'must be a table like { "1.6" = 1.0 }')
+        if "ocpp_versions" in table or "ocpp_version" in table:
+            raise self.fail("charger.ocpp_mix", raw, "give ocpp_mix or ocpp_version(s), not both")
+        mix = []
+        for name, share in raw.items():
+            key = f"charger.ocpp_mix.{name}"
+            listed = {name: [v.strip() for v in name.split(",")]}
+            offer = self.offer(listed, "charger.ocpp_mix", name)
+            if type(share) not in (int, float) or not 0 < share <= 1:
+                raise self.fail(key, share, "must be a share in (0, 1]")
+            mix.append((offer, float(share)))
+        total = sum(share for _, share in mix)
+        if abs(total - 1) > 1e-6:
+            raise self.fail(
+                "charger.ocpp_mix", raw, f"shares must sum to 1 (they sum to {total:g})"
+            )
+        return tuple(mix)
 
     def offline(self, table: Mapping[str, Any], d: ChargerModel) -> dict[str, Any]:
         """The offline queue's length and replay pace, and the transaction message retries

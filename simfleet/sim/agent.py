@@ -120,6 +120,15 @@ class ChargerAgent:
 
     # -- the pump interface --------------------------------------------------------------------
 
+    def speak(self, version: str) -> None:
+        """The CSMS picked `version` (OCPP-J §3.1.2): before `connected`, make the charger one
+        of that version if it is not (its settings and observer carry over)."""
+        charger = self.charger
+        if charger.version != version:
+            from simfleet.sim.chargers import CHARGER_CLASSES  # noqa: PLC0415
+
+            self.charger = CHARGER_CLASSES[version](charger.settings, charger.observer, self)
+
     def connected(self, now: float) -> None:
         self.charger.connected(now)
 

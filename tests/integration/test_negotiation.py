@@ -4,12 +4,21 @@ and a raw 2.0.1 client driving its 2.0.1 side."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from conftest import CsmsProcess, start_csms, stop_process
+from conftest import (
+    CsmsProcess,
+    run_simfleet,
+    small_scenario,
+    start_csms,
+    stop_process,
+    write_scenario,
+)
 from ocpp2_schemas import minimal, violations
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -110,3 +119,39 @@ def test_a_raw_201_client_gets_schema_valid_answers(default_csms: CsmsProcess) -
     assert seen[0][2]["status"] == "Accepted"
     assert seen[2][2] == {"idTokenInfo": {"status": "Blocked"}}
     assert seen[3][2] == {}
+
+
+def test_run_against_a_csms_without_a_common_version_fails_clearly(tmp_path: Path) -> None:
+    server = start_csms("--ocpp-versions", "2.0.1,2.1")
+    try:
+        scenario = small_scenario(tmp_path, chargers=3, duration=30)
+        started = time.monotonic()
+        done = run_simfleet(
+            "run", str(scenario), "--target", f"ws://127.0.0.1:{server.port}/ocpp", timeout=60
+        )
+        took = time.monotonic() - started
+    finally:
+        stop_process(server.process)
+    assert done.returncode != 0, done.stdout
+    assert "no_common_subprotocol" in done.stderr
+    assert "agreed to none of the offered OCPP versions (1.6)" in done.stderr
+    assert took < 25  # unreachable_s = 5, not the 30 s run
+
+
+def test_run_offering_versions_in_order_speaks_the_one_agreed(tmp_path: Path) -> None:
+    server = start_csms("--ocpp-versions", "1.6")
+    report = tmp_path / "report.json"
+    try:
+        text = small_scenario(tmp_path, chargers=3, duration=4).read_text()
+        scenario = write_scenario(
+            tmp_path, text.replace("[charger]\n", '[charger]\nocpp_versions = ["1.6"]\n')
+        )
+        done = run_simfleet(
+            "run", str(scenario), "--target", server.url, "--report", str(report), timeout=60
+        )
+    finally:
+        stop_process(server.process)
+    assert done.returncode == 0, done.stderr
+    result = orjson.loads(report.read_bytes())
+    assert result["connections"]["opened"] == 3, result["connections"]
+    assert result["connection_failures"] == {}

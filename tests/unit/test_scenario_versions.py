@@ -7,6 +7,7 @@ import pytest
 from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS as V16
 from simfleet.protocol.v201.commands import DEFAULT_PAYLOADS as V201
 from simfleet.scenario import ScenarioError, parse
+from simfleet.scenario.model import ChargerModel
 
 
 def test_a_default_command_goes_to_each_version_with_its_own_payload() -> None:
@@ -46,3 +47,27 @@ def test_command_errors_name_file_key_and_value(entry: str, key: str, shown: str
     with pytest.raises(ScenarioError) as caught:
         parse(f"[[csms.commands]]\n{entry}\n", "s.toml")
     assert str(caught.value).startswith(f"s.toml: {key} = {shown}: "), str(caught.value)
+
+
+def test_offer_keys_and_errors() -> None:
+    assert parse("").charger.offer == ("1.6",)
+    assert parse('[charger]\nocpp_versions = ["1.6"]\n').charger.offer == ("1.6",)
+    for text, key, problem in (
+        ('ocpp_versions = ["2.0.1"]', "charger.ocpp_versions = '2.0.1'", "no charger of this"),
+        ('ocpp_mix = { "1.6" = 0.5 }', "charger.ocpp_mix = {'1.6': 0.5}", "sum to 1"),
+        ('ocpp_mix = { "1.6,2.1" = 1 }', "charger.ocpp_mix.1.6,2.1 = '2.1'", "no charger"),
+        ('ocpp_mix = { "1.6" = 1 }\nocpp_version = "1.6"', "charger.ocpp_mix", "not both"),
+    ):
+        with pytest.raises(ScenarioError) as caught:
+            parse(f"[charger]\n{text}\n", "s.toml")
+        assert str(caught.value).startswith(f"s.toml: {key}"), str(caught.value)
+        assert problem in str(caught.value)
+
+
+def test_a_mix_draws_each_chargers_offer_from_seed_and_index() -> None:
+    model = ChargerModel(ocpp_mix=((("1.6",), 0.7), (("2.0.1", "1.6"), 0.3)))
+    offers = [model.offer_of(1, i) for i in range(10_000)]
+    share = offers.count(("2.0.1", "1.6")) / len(offers)
+    assert 0.28 < share < 0.32
+    assert offers == [model.offer_of(1, i) for i in range(10_000)]  # deterministic
+    assert offers != [model.offer_of(2, i) for i in range(10_000)]  # the seed matters
