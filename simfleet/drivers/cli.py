@@ -301,6 +301,14 @@ def plan(
     help="Check every frame received and sent against the OCPP 1.6 JSON schemas; the "
     "violations are printed every 10 s.",
 )
+@click.option(
+    "--ocpp-versions",
+    default="1.6,2.0.1,2.1",
+    show_default=True,
+    metavar="LIST",
+    help="OCPP versions to speak, comma-separated; each charger gets the first of its "
+    "offered subprotocols found here (none: no subprotocol, connection closed).",
+)
 def csms(
     host: str,
     port: int,
@@ -317,8 +325,9 @@ def csms(
     tls_key: str | None,
     commands: tuple[str, ...],
     strict: bool,
+    ocpp_versions: str,
 ) -> None:
-    """Run the embedded OCPP 1.6J CSMS on its own (Ctrl-C to stop).
+    """Run the embedded OCPP CSMS (1.6J, 2.0.1, 2.1) on its own (Ctrl-C to stop).
 
     Chargers connect to ws://HOST:PORT/<anything>/<identity>.
     """
@@ -336,7 +345,8 @@ def csms(
     if callerror_rate + garbage_rate + close_rate > 1:
         _fail("--callerror-rate + --garbage-rate + --close-rate must not exceed 1")
 
-    command_rates = tuple(_command_rate(text) for text in commands)
+    versions = _versions(ocpp_versions)
+    command_rates = tuple(_command_rate(text, versions) for text in commands)
     password = ""
     if password_env:
         password = os.environ.get(password_env, "")
@@ -348,7 +358,8 @@ def csms(
     def ready(bound: int) -> None:
         auth = ", Basic auth required" if password else ""
         click.echo(
-            f"simfleet csms: listening on {scheme}://{host}:{bound}/ocpp (OCPP 1.6J{auth})",
+            f"simfleet csms: listening on {scheme}://{host}:{bound}/ocpp "
+            f"(OCPP {', '.join(versions)}{auth})",
             err=True,
         )
 
@@ -358,9 +369,10 @@ def csms(
     def tick(stats: CsmsStats) -> None:
         rate = (stats.calls - last[0]) / 10
         last[0] = stats.calls
+        by_version = ", ".join(f"{v}: {n}" for v, n in sorted(stats.versions.items()))
         click.echo(
-            f"simfleet csms: {stats.connections} connected, {rate:.0f} msg/s, "
-            f"{stats.calls} messages, injected {stats.injected or 'nothing'}",
+            f"simfleet csms: {stats.connections} connected ({by_version or 'none yet'}), "
+            f"{rate:.0f} msg/s, {stats.calls} messages, injected {stats.injected or 'nothing'}",
             err=True,
         )
         if stats.commands:
@@ -382,6 +394,7 @@ def csms(
                 security=security,
                 commands=command_rates,
                 strict=strict,
+                versions=versions,
             )
         )
     except OSError as error:
@@ -402,21 +415,47 @@ def _strict_tick(stats: Any, shown: list[int]) -> None:
     shown[0] = len(stats.examples)
 
 
-def _command_rate(text: str) -> CsmsCommand:
-    """ACTION=PER_SECOND, with the action's default payload."""
-    from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS  # noqa: PLC0415
+def _versions(text: str) -> tuple[str, ...]:
+    """--ocpp-versions: known versions, comma-separated, none twice."""
+    from simfleet.protocol.dialect import DIALECTS  # noqa: PLC0415
+
+    versions = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in versions if v not in DIALECTS]
+    if not versions or unknown or len(set(versions)) != len(versions):
+        _fail(
+            f"--ocpp-versions {text}: must list OCPP versions once each, "
+            f"comma-separated (known: {', '.join(DIALECTS)})"
+        )
+    return versions
+
+
+def _command_rate(text: str, versions: tuple[str, ...]) -> CsmsCommand:
+    """ACTION=PER_SECOND, with each version's default payload; it goes to the chargers of the
+    versions that have it."""
+    from simfleet.protocol.v201.commands import DEFAULTS_BY_VERSION, command_defaults  # noqa: PLC0415
 
     action, _, rate = text.partition("=")
-    if action not in DEFAULT_PAYLOADS:
-        known = ", ".join(sorted(DEFAULT_PAYLOADS))
-        _fail(f"--command {text}: unknown command {action!r} (known: {known})")
+    defaults = {v: p for v, p in command_defaults(action).items() if v in versions}
+    if not defaults:
+        known = sorted({a for v in versions for a in DEFAULTS_BY_VERSION[v]})
+        _fail(
+            f"--command {text}: unknown command {action!r} for OCPP {', '.join(versions)} "
+            f"(known: {', '.join(known)})"
+        )
     try:
         per_s = float(rate)
     except ValueError:
         per_s = 0.0
     if not per_s > 0:
         _fail(f"--command {text}: the rate after '=' must be a positive number per second")
-    return CsmsCommand(action, per_s, DEFAULT_PAYLOADS[action])
+    chosen = tuple(defaults)
+    return CsmsCommand(
+        action,
+        per_s,
+        defaults[chosen[0]],
+        versions=chosen,
+        version_payloads=tuple(defaults.items()),
+    )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

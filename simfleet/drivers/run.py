@@ -211,6 +211,13 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
             f"{scenario.timeouts.unreachable_s:g} s ({reasons or 'no attempt finished'})",
             file=err,
         )
+        if report["connection_failures"].get("no_common_subprotocol"):
+            offers = " / ".join(", ".join(o) for o in scenario.charger.offers)
+            print(
+                f"simfleet: error: the CSMS agreed to none of the offered OCPP versions "
+                f"({offers}): no_common_subprotocol",
+                file=err,
+            )
     return exit_code
 
 

@@ -23,10 +23,15 @@ from simfleet.engine.uploads import http_put
 from simfleet.protocol.dialect import DIALECTS
 from simfleet.protocol.strict import FrameValidator
 from simfleet.protocol.v16.maintenance import UploadRequest
-from simfleet.scenario.model import Scenario
+from simfleet.scenario.model import ChargerModel, Scenario
 from simfleet.sim.agent import ChargerAgent
 from simfleet.sim.backoff import backoff
 from simfleet.sim.stats import Recorder
+
+#: Sec-WebSocket-Protocol value -> OCPP version.
+VERSION_OF = {d.subprotocol: d.version for d in DIALECTS.values()}
+#: The connection failure reason when the CSMS agrees to none of the offered versions.
+NO_COMMON_SUBPROTOCOL = "no_common_subprotocol"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +39,14 @@ class Link:
     """How every charger of a worker reaches the CSMS."""
 
     target: str
-    subprotocol: str
+    #: What the chargers offer: their model (its version offer or mix) and the seed of the mix.
+    model: ChargerModel
+    seed: int
     connect_timeout_s: float
     password: str  # Basic auth (security profiles 1/2); empty: no Authorization header
     ssl_context: ssl.SSLContext | None
-    #: Strict mode: the OCPP version whose schemas every frame is checked against ("": off).
-    strict_version: str = ""
+    #: Strict mode: every frame is checked against the negotiated version's schemas.
+    strict: bool = False
 
     @classmethod
     def for_scenario(cls, scenario: Scenario, target: str, password: str) -> Link:
@@ -47,12 +54,17 @@ class Link:
         wss = target.startswith("wss://")
         return cls(
             target=target,
-            subprotocol=DIALECTS[scenario.charger.ocpp_version].subprotocol,
+            model=scenario.charger,
+            seed=scenario.seed,
             connect_timeout_s=scenario.timeouts.connect_s,
             password=password if security.profile in (1, 2) else "",
             ssl_context=client_ssl_context(security.ca_file) if wss else None,
-            strict_version=scenario.charger.ocpp_version if scenario.strict else "",
+            strict=scenario.strict,
         )
+
+    def subprotocols(self, index: int) -> tuple[str, ...]:
+        """The subprotocols charger `index` offers, in preference order."""
+        return tuple(DIALECTS[v].subprotocol for v in self.model.offer_of(self.seed, index))
 
 
 class Slot:
@@ -175,10 +187,11 @@ async def run_connection(
     headers = [basic_auth_header(agent.identity, link.password)] if link.password else []
     ever_connected = False
     refused = False  # the last attempt got HTTP 401
+    offered = link.subprotocols(agent.index)
     while not stopping.set:
         try:
             ws = await open_connection(
-                url, link.subprotocol, link.connect_timeout_s, headers, link.ssl_context
+                url, offered, link.connect_timeout_s, headers, link.ssl_context
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             reason = failure_reason(error)
@@ -189,14 +202,24 @@ async def run_connection(
             await asyncio.sleep(next(delays))
             continue
         refused = False
+        version = VERSION_OF.get(ws.subprotocol or "")
+        if version is None:
+            # OCPP-J §3.1.2: the CSMS answered without a subprotocol, so it agrees to none of
+            # ours and closes; this is a failed attempt, not a connection.
+            recorder.connection_failed(NO_COMMON_SUBPROTOCOL)
+            with contextlib.suppress(Exception):
+                await ws.close()
+            await asyncio.sleep(next(delays))
+            continue
+        agent.speak(version)
         recorder.opened += 1
         if ever_connected:
             recorder.reconnects += 1
         ever_connected = True
         delays = new_delays()
-        if link.strict_version:
-            if slot.validator is None:
-                slot.validator = FrameValidator(link.strict_version)
+        if link.strict:
+            if slot.validator is None or slot.validator.version != version:
+                slot.validator = FrameValidator(version)
             slot.validator.reset()
         await _pump(slot, ws, scheduler, clock)
         if stopping.set:

@@ -14,7 +14,7 @@ import math
 import signal
 import ssl
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -27,11 +27,43 @@ from websockets.typing import Subprotocol
 
 from simfleet.engine.transport import MAX_MESSAGE, send_nowait
 from simfleet.engine.worker import raise_open_file_limit
-from simfleet.protocol.frames import decode
+from simfleet.protocol.dialect import DIALECTS, V16
+from simfleet.protocol.frames import Payload, decode
 from simfleet.protocol.strict import FrameValidator, Violation
 from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
+from simfleet.protocol.v201.csms import CsmsConnection201
 from simfleet.scenario.model import CsmsCommand
 from simfleet.sim.stats import EXAMPLE_FRAME_CHARS, VIOLATION_EXAMPLES
+
+#: The OCPP versions the embedded CSMS speaks unless told otherwise (`--ocpp-versions`).
+ALL_VERSIONS: tuple[str, ...] = ("1.6", "2.0.1", "2.1")
+#: Sec-WebSocket-Protocol value -> OCPP version.
+_VERSION_OF = {d.subprotocol: d.version for d in DIALECTS.values()}
+#: WebSocket close code when no subprotocol was agreed (RFC 6455 §7.4.1: protocol error).
+NO_SUBPROTOCOL_CLOSE = 1002
+
+CsmsConnection = CsmsConnection16 | CsmsConnection201
+
+
+def choose_subprotocol(offered: Sequence[str], supported: Sequence[str]) -> str | None:
+    """OCPP-J 1.6 §3.1.2 / 2.0.1 Part 4 §3.1.2: the charger lists its versions in preference
+    order; the CSMS takes the first it supports. None: no common version (the CSMS then answers
+    without a Sec-WebSocket-Protocol header and closes)."""
+    names = {DIALECTS[v].subprotocol for v in supported}
+    return next((s for s in offered if s in names), None)
+
+
+def csms_connection(
+    version: str,
+    identity: str,
+    settings: CsmsSettings,
+    ids: Iterator[int],
+    commands: dict[tuple[str, str], int],
+) -> CsmsConnection:
+    """The CSMS side of one charger's connection, for the version it negotiated."""
+    if version == V16.version:
+        return CsmsConnection16(identity, settings, ids, commands)
+    return CsmsConnection201(identity, settings, ids, commands, DIALECTS[version])
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +85,8 @@ class CsmsStats:
     connections: int = 0
     connections_total: int = 0
     calls: int = 0
+    #: Connections by the OCPP version they negotiated ("none": no common one, closed).
+    versions: dict[str, int] = field(default_factory=dict)
     injected: dict[str, int] = field(default_factory=dict)
     #: (action, answer status) -> commands the CSMS sent and how the chargers answered.
     commands: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -73,17 +107,18 @@ class CsmsStats:
 
 
 class _Pool:
-    """Live connections to pick from at random, with O(1) add and remove."""
+    """Live connections to pick from at random, with O(1) add and remove; each with the
+    payload its version is sent."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[ServerConnection, CsmsConnection16]] = []
-        self.index: dict[CsmsConnection16, int] = {}
+        self.items: list[tuple[ServerConnection, CsmsConnection, Payload]] = []
+        self.index: dict[CsmsConnection, int] = {}
 
-    def add(self, ws: ServerConnection, conn: CsmsConnection16) -> None:
+    def add(self, ws: ServerConnection, conn: CsmsConnection, payload: Payload) -> None:
         self.index[conn] = len(self.items)
-        self.items.append((ws, conn))
+        self.items.append((ws, conn, payload))
 
-    def remove(self, conn: CsmsConnection16) -> None:
+    def remove(self, conn: CsmsConnection) -> None:
         i = self.index.pop(conn, None)
         if i is None:
             return
@@ -125,10 +160,12 @@ class EmbeddedCsms:
         security: Security = Security(),
         commands: tuple[CsmsCommand, ...] = (),
         strict: bool = False,
+        versions: tuple[str, ...] = ALL_VERSIONS,
     ) -> None:
         self.settings = settings
-        #: Strict mode: each connection's frame validator (OCPP 1.6 schemas).
-        self._validators: dict[CsmsConnection16, FrameValidator] | None = {} if strict else None
+        self.versions = versions
+        #: Strict mode: each connection's frame validator (its version's schemas).
+        self._validators: dict[CsmsConnection, FrameValidator] | None = {} if strict else None
         self.commands = commands
         self._pools = [_Pool() for _ in commands]
         self.security = security
@@ -141,18 +178,28 @@ class EmbeddedCsms:
     async def handle(self, ws: ServerConnection) -> None:
         identity = unquote(ws.request.path.rstrip("/").rsplit("/", 1)[-1]) if ws.request else "?"
         stats = self.stats
-        conn = CsmsConnection16(identity, self.settings, self._transaction_ids, stats.commands)
+        version = _VERSION_OF.get(ws.subprotocol or "")
+        if version is None:
+            # No common version: the handshake went without a subprotocol; now close.
+            stats.versions["none"] = stats.versions.get("none", 0) + 1
+            await ws.close(NO_SUBPROTOCOL_CLOSE, "no common OCPP version")
+            return
+        stats.versions[version] = stats.versions.get(version, 0) + 1
+        conn = csms_connection(
+            version, identity, self.settings, self._transaction_ids, stats.commands
+        )
         stats.connections += 1
         stats.connections_total += 1
         for rate, pool in zip(self.commands, self._pools, strict=True):
-            if rate.targets(identity):
-                pool.add(ws, conn)
+            payload = rate.payload_for(version)
+            if payload is not None and rate.targets(identity):
+                pool.add(ws, conn, payload)
         faults = self.faults
         clock = self._clock
         validators = self._validators
         validator = None
         if validators is not None:
-            validator = validators[conn] = FrameValidator("1.6")
+            validator = validators[conn] = FrameValidator(version)
         try:
             while True:
                 data = await ws.recv(decode=False)
@@ -175,7 +222,7 @@ class EmbeddedCsms:
                 del validators[conn]
 
     def _write(
-        self, ws: ServerConnection, conn: CsmsConnection16, validator: FrameValidator | None
+        self, ws: ServerConnection, conn: CsmsConnection, validator: FrameValidator | None
     ) -> None:
         for frame in conn.take_outbox():
             send_nowait(ws, frame)
@@ -202,12 +249,12 @@ class EmbeddedCsms:
             await asyncio.sleep(-math.log(1.0 - self._dice.roll()) / rate.rate_per_s)
             if not pool.items:
                 continue
-            ws, conn = pool.items[int(self._dice.roll() * len(pool.items))]
+            ws, conn, payload = pool.items[int(self._dice.roll() * len(pool.items))]
             if not conn.accepted:
-                continue  # OCPP 1.6 §4.2: no commands before the boot is accepted
+                continue  # OCPP 1.6 §4.2, 2.0.1 B02: no commands before the boot is accepted
             now = clock()
             conn.expire(now)
-            conn.command(rate.action, rate.payload, now)
+            conn.command(rate.action, payload, now)
             validators = self._validators
             self._write(ws, conn, None if validators is None else validators.get(conn))
 
@@ -242,6 +289,12 @@ class EmbeddedCsms:
     def _count(self, kind: str) -> None:
         self.stats.injected[kind] = self.stats.injected.get(kind, 0) + 1
 
+    def _select_subprotocol(
+        self, _ws: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        chosen = choose_subprotocol(offered, self.versions)
+        return None if chosen is None else Subprotocol(chosen)
+
     def serve(self, host: str, port: int) -> Any:
         security = self.security
         ssl_context = None
@@ -258,7 +311,8 @@ class EmbeddedCsms:
             self.handle,
             host,
             port,
-            subprotocols=[Subprotocol("ocpp1.6")],
+            subprotocols=[Subprotocol(DIALECTS[v].subprotocol) for v in self.versions],
+            select_subprotocol=self._select_subprotocol,
             compression=None,
             ping_interval=None,
             max_size=MAX_MESSAGE,
@@ -282,9 +336,18 @@ async def run_csms(
     security: Security = Security(),
     commands: tuple[CsmsCommand, ...] = (),
     strict: bool = False,
+    versions: tuple[str, ...] = ALL_VERSIONS,
 ) -> None:
     """Serve until `stop` is set (or SIGTERM/SIGINT); `on_ready` gets the bound port."""
-    csms = EmbeddedCsms(settings, faults, seed, security=security, commands=commands, strict=strict)
+    csms = EmbeddedCsms(
+        settings,
+        faults,
+        seed,
+        security=security,
+        commands=commands,
+        strict=strict,
+        versions=versions,
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in signals:

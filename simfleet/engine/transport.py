@@ -35,7 +35,7 @@ def client_ssl_context(ca_file: str) -> ssl.SSLContext:
 
 async def open_connection(
     url: str,
-    subprotocol: str,
+    subprotocols: tuple[str, ...],
     timeout_s: float,
     headers: list[tuple[str, str]],
     ssl_context: ssl.SSLContext | None,
@@ -44,7 +44,7 @@ async def open_connection(
     1.6 does not recommend it), no proxy, no library pings (the scenario drives liveness)."""
     return await connect(
         url,
-        subprotocols=[Subprotocol(subprotocol)],
+        subprotocols=[Subprotocol(s) for s in subprotocols],  # preference order (OCPP-J §3.1.2)
         additional_headers=headers,
         compression=None,
         proxy=None,

@@ -311,4 +311,6 @@ class MetricsServer:
 
 def run_info(scenario: Scenario) -> RunInfo:
     """The info labels of a scenario (its name, seed and OCPP versions)."""
-    return RunInfo(scenario.name, scenario.seed, scenario.charger.ocpp_version)
+    # Every version some charger offers (a mixed fleet lists several), in order of first offer.
+    offered = dict.fromkeys(v for offer in scenario.charger.offers for v in offer)
+    return RunInfo(scenario.name, scenario.seed, ",".join(offered))

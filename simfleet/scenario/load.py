@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from simfleet.behaviour.plans import FixedRates
 from simfleet.protocol.dialect import DIALECTS
-from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS
 from simfleet.protocol.v16.messages import MEASURAND_UNITS
 from simfleet.protocol.v16.state import FirmwareSettings
+from simfleet.protocol.v201.commands import DEFAULTS_BY_VERSION, command_defaults
 from simfleet.scenario.model import (
     ChargerModel,
     CsmsCommand,
@@ -28,11 +28,12 @@ from simfleet.scenario.model import (
     Timeouts,
 )
 from simfleet.scenario.realistic import override, parse_realistic
+from simfleet.sim.chargers import simulated_versions
 
 T = TypeVar("T")
 
-#: OCPP versions a charger model can speak today.
-SUPPORTED_VERSIONS = ("1.6",)
+#: OCPP versions a charger model can speak today (those with a charger class).
+SUPPORTED_VERSIONS = simulated_versions()
 #: OCPP-J 2.0.1 §3.1: identities of at most 48 characters; ':' would break Basic auth.
 MAX_IDENTITY = 48
 #: OCPP 1.6 §7.28 IdToken: CiString20.
@@ -349,6 +350,11 @@ class _Reader:
             ),
             **self.offline(table, d),
         )
+        model = replace(
+            model,
+            ocpp_versions=self.offer(table, "charger", "ocpp_versions"),
+            ocpp_mix=self.mix(table),
+        )
         metering = {k: table[k] for k in METERING_KEYS if k in table}
         model = override(model, metering, "charger", self.fail)
         for key in ("measurands_ac", "measurands_dc"):
@@ -359,6 +365,45 @@ class _Reader:
         if model.clock_aligned_s < 0:
             raise self.fail("charger.clock_aligned_s", model.clock_aligned_s, "must be >= 0")
         return model
+
+    def offer(self, table: Mapping[str, Any], prefix: str, name: str) -> tuple[str, ...]:
+        """An offer of OCPP versions in preference order, each simulated, none twice."""
+        key = f"{prefix}.{name}"
+        versions = self.versions(table, prefix, name, ())
+        for version in versions:
+            if version not in SUPPORTED_VERSIONS:
+                raise self.fail(
+                    key,
+                    version,
+                    f"no charger of this version is simulated in this build "
+                    f"(simulated: {', '.join(SUPPORTED_VERSIONS)})",
+                )
+        return versions
+
+    def mix(self, table: Mapping[str, Any]) -> tuple[tuple[tuple[str, ...], float], ...]:
+        """ocpp_mix = { "1.6" = 0.7, "2.0.1,1.6" = 0.3 }: offers (comma-separated versions)
+        and the share of chargers making each; shares sum to 1."""
+        if "ocpp_mix" not in table:
+            return ()
+        raw = table["ocpp_mix"]
+        if not isinstance(raw, dict) or not raw:
+            raise self.fail("charger.ocpp_mix", raw, 'must be a table like { "1.6" = 1.0 }')
+        if "ocpp_versions" in table or "ocpp_version" in table:
+            raise self.fail("charger.ocpp_mix", raw, "give ocpp_mix or ocpp_version(s), not both")
+        mix = []
+        for name, share in raw.items():
+            key = f"charger.ocpp_mix.{name}"
+            listed = {name: [v.strip() for v in name.split(",")]}
+            offer = self.offer(listed, "charger.ocpp_mix", name)
+            if type(share) not in (int, float) or not 0 < share <= 1:
+                raise self.fail(key, share, "must be a share in (0, 1]")
+            mix.append((offer, float(share)))
+        total = sum(share for _, share in mix)
+        if abs(total - 1) > 1e-6:
+            raise self.fail(
+                "charger.ocpp_mix", raw, f"shares must sum to 1 (they sum to {total:g})"
+            )
+        return tuple(mix)
 
     def offline(self, table: Mapping[str, Any], d: ChargerModel) -> dict[str, Any]:
         """The offline queue's length and replay pace, and the transaction message retries
@@ -455,37 +500,82 @@ class _Reader:
             key = f"csms.commands[{i}]"
             if not isinstance(entry, dict):
                 raise self.fail(key, entry, "must be a table")
+            allowed = {"action", "rate_per_s", "share", "payload", "ocpp_versions"}
             for name in entry:
-                if name not in {"action", "rate_per_s", "share", "payload"}:
-                    known = "action, payload, rate_per_s, share"
+                if name not in allowed:
+                    known = ", ".join(sorted(allowed))
                     raise self.fail(f"{key}.{name}", entry[name], f"unknown key (known: {known})")
             if "action" not in entry:
                 raise self.fail(f"{key}.action", None, "missing: which command to send")
             action = self.get(entry, key, "action", "")
-            if "payload" in entry:
-                payload = self.get(entry, key, "payload", {})
-            elif action in DEFAULT_PAYLOADS:
-                payload = DEFAULT_PAYLOADS[action]
-            else:
-                known = ", ".join(sorted(DEFAULT_PAYLOADS))
-                raise self.fail(
-                    f"{key}.action",
-                    action,
-                    f"no default payload for this command: give `payload` (defaults: {known})",
-                )
+            versions = self.versions(entry, key, "ocpp_versions", ())
+            command = self.command(key, action, versions, entry.get("payload"))
             out.append(
-                CsmsCommand(
-                    action=action,
+                replace(
+                    command,
                     rate_per_s=self.get(
                         entry, key, "rate_per_s", 1.0, lambda v: v > 0, "must be positive"
                     ),
                     share=self.get(
                         entry, key, "share", 1.0, lambda v: 0 < v <= 1, "must be in (0, 1]"
                     ),
-                    payload=dict(payload),
                 )
             )
         return tuple(out)
+
+    def command(
+        self, key: str, action: str, versions: tuple[str, ...], payload: object
+    ) -> CsmsCommand:
+        """A command for the chargers of `versions` (default: every version that has it).
+        Without a payload, each version gets its own default."""
+        defaults = command_defaults(action)
+        if payload is not None:
+            if not isinstance(payload, dict):
+                raise self.fail(f"{key}.payload", payload, "must be a table")
+            # A command of the scenario's own (a vendor's, a 2.1 one...): all versions if unsaid.
+            chosen = versions or tuple(defaults) or tuple(DIALECTS)
+            return CsmsCommand(action, 1.0, dict(payload), versions=chosen)
+        if not defaults:
+            known = ", ".join(sorted({a for table in DEFAULTS_BY_VERSION.values() for a in table}))
+            raise self.fail(
+                f"{key}.action",
+                action,
+                f"no default payload for this command: give `payload` (defaults: {known})",
+            )
+        chosen = versions or tuple(defaults)
+        for version in chosen:
+            if version not in defaults:
+                raise self.fail(
+                    f"{key}.ocpp_versions",
+                    list(versions),
+                    f"OCPP {version} has no default {action}: give `payload` "
+                    f"(versions with one: {', '.join(defaults)})",
+                )
+        return CsmsCommand(
+            action,
+            1.0,
+            dict(defaults[chosen[0]]),
+            versions=chosen,
+            version_payloads=tuple((v, dict(defaults[v])) for v in chosen),
+        )
+
+    def versions(
+        self, table: Mapping[str, Any], prefix: str, name: str, default: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """A list of OCPP versions, each known, none twice."""
+        if name not in table:
+            return default
+        value = table[name]
+        key = f"{prefix}.{name}"
+        known = ", ".join(f'"{v}"' for v in DIALECTS)
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, value, f"must be a non-empty list of OCPP versions ({known})")
+        for version in value:
+            if version not in DIALECTS:
+                raise self.fail(key, version, f"not an OCPP version (known: {known})")
+        if len(set(value)) != len(value):
+            raise self.fail(key, value, "lists a version twice")
+        return tuple(value)
 
     def firmware(self, raw: Mapping[str, Any]) -> FirmwareSettings:
         """[firmware]: durations as seconds or [low, high] ranges, failure rates, timeout."""

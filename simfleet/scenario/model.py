@@ -30,6 +30,11 @@ class Security:
 @dataclass(frozen=True, slots=True)
 class ChargerModel:
     ocpp_version: str = "1.6"
+    #: The subprotocols offered, in preference order (OCPP-J §3.1.2); empty: `ocpp_version`.
+    ocpp_versions: tuple[str, ...] = ()
+    #: A mixed fleet: (offer, share) pairs, shares summing to 1; each charger's offer is drawn
+    #: from the seed and its index. Empty: every charger offers `offer`.
+    ocpp_mix: tuple[tuple[tuple[str, ...], float], ...] = ()
     vendor: str = "simfleet"
     model: str = "SF-AC22"
     firmware: str = "simfleet-0.1"
@@ -61,6 +66,27 @@ class ChargerModel:
     transaction_message_attempts: int = 3
     transaction_message_retry_interval_s: int = 60
 
+    @property
+    def offer(self) -> tuple[str, ...]:
+        return self.ocpp_versions or (self.ocpp_version,)
+
+    @property
+    def offers(self) -> tuple[tuple[str, ...], ...]:
+        """Every offer some charger of this model makes."""
+        return tuple(offer for offer, _ in self.ocpp_mix) or (self.offer,)
+
+    def offer_of(self, seed: int, index: int) -> tuple[str, ...]:
+        """The versions charger `index` offers: a deterministic draw from the seed and the
+        index (the same charger offers the same whatever the worker count)."""
+        if not self.ocpp_mix:
+            return self.offer
+        draw = zlib.crc32(f"ocpp-mix:{seed}:{index}".encode()) / 2**32
+        for offer, share in self.ocpp_mix:
+            draw -= share
+            if draw < 0:
+                return offer
+        return self.ocpp_mix[-1][0]  # rounding of the shares
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -89,6 +115,20 @@ class CsmsCommand:
     rate_per_s: float
     payload: dict[str, Any]
     share: float = 1.0
+    #: The OCPP versions that have this command: chargers that negotiated another never get it.
+    versions: tuple[str, ...] = ("1.6",)
+    #: Per version, a payload other than `payload` (each version's default when the scenario
+    #: gives none: 1.6 and 2.0.1 spell Reset, ChangeAvailability... differently).
+    version_payloads: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+    def payload_for(self, version: str) -> dict[str, Any] | None:
+        """What a charger speaking `version` is sent; None if the command is not for it."""
+        if version not in self.versions:
+            return None
+        for known, payload in self.version_payloads:
+            if known == version:
+                return payload
+        return self.payload
 
     def targets(self, identity: str) -> bool:
         """A fixed share of identities: the same chargers for the whole run."""

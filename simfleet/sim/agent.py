@@ -11,30 +11,21 @@ simulated clock (seconds from the start of the run, what plans use), related by 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from simfleet.behaviour.model import AuthOutcome, ChargerPlan, Episode, Visit
 from simfleet.behaviour.tokens import TokenBook
-from simfleet.protocol.dialect import DIALECTS
-from simfleet.protocol.ports import Meter, Observer, Reading
+from simfleet.protocol.ports import Observer, Reading
 from simfleet.protocol.v16 import security
 from simfleet.protocol.v16.charger import Charger16, ChargerSettings, Status
 from simfleet.protocol.v16.maintenance import UploadRequest
-from simfleet.protocol.v201.charger import Charger201
 from simfleet.sim.battery import ConnectorBattery
+from simfleet.sim.chargers import build_charger
 
 #: While the charger is down or not yet booted, an arriving EV waits and tries again this often
 #: (wall seconds): chargers of a ramping fleet pick up the sessions the plan has for them.
 RETRY_WALL_S = 1.0
-
-
-def build_charger(
-    settings: ChargerSettings, observer: Observer, meter: Meter
-) -> Charger16 | Charger201:
-    """The charger of the settings' OCPP version: 1.6, or 2.0.1 / 2.1 (their dialects)."""
-    if settings.ocpp_version == "1.6":
-        return Charger16(settings, observer, meter)
-    return Charger201(settings, observer, meter, DIALECTS[settings.ocpp_version])
 
 
 class Phase:
@@ -130,6 +121,14 @@ class ChargerAgent:
         return wall
 
     # -- the pump interface --------------------------------------------------------------------
+
+    def speak(self, version: str) -> None:
+        """The CSMS picked `version` (OCPP-J §3.1.2): before `connected`, make the charger one
+        of that version if it is not (its settings and observer carry over)."""
+        charger = self.charger
+        if charger.version != version:
+            settings = dataclasses.replace(charger.settings, ocpp_version=version)
+            self.charger = build_charger(settings, charger.observer, self)
 
     def connected(self, now: float) -> None:
         self.charger.connected(now)

@@ -77,7 +77,7 @@ class ChargerSettings:
     #: After a reconnect, transaction messages queued offline go at most one per this (0: no
     #: pause between them, as fast as the CSMS answers).
     replay_interval_s: float = 0.5
-    #: "1.6" builds a Charger16; "2.0.1" and "2.1" a Charger201 (`sim.agent.build_charger`).
+    #: "1.6" builds a Charger16; "2.0.1" and "2.1" a Charger201 (`sim.chargers.build_charger`).
     ocpp_version: str = "1.6"
 
 

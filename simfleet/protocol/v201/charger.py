@@ -34,7 +34,7 @@ from simfleet.protocol.v16.charger import default_auth_policy
 from simfleet.protocol.v16.local_auth import Action, AuthorizationCache, LocalAuthList, decide
 from simfleet.protocol.v16.maintenance import UploadRequest
 from simfleet.protocol.v16.state import BootState, ChargerSettings, Status
-from simfleet.protocol.v201 import commands, messages
+from simfleet.protocol.v201 import control, messages
 from simfleet.protocol.v201.state import Evse
 
 __all__ = ["Charger201", "Evse"]
@@ -370,7 +370,7 @@ class Charger201:
             return
         if not self.meter.remote_start(evse_id, now):  # the driver calls cable_in, or nobody
             self._set_status(evse, Status.PREPARING, now)
-            timeout = commands.EV_CONNECTION_TIMEOUT_S
+            timeout = control.EV_CONNECTION_TIMEOUT_S
             self.schedule(now + timeout, lambda at: self.cancel_preparing(evse_id, at))
 
     def end_all(self, reason: str, now: float) -> None:
@@ -384,7 +384,7 @@ class Charger201:
             self._reset_on_idle = True
             return
         self.reset_pending = "OnIdle"
-        self.reset_deadline = now + commands.RESET_GRACE_S
+        self.reset_deadline = now + control.RESET_GRACE_S
 
     def send_boot_triggered(self, now: float) -> None:
         self.boot_reason = "Triggered"
@@ -468,7 +468,7 @@ class Charger201:
             if self._reset_on_idle:  # B12 OnIdle: now
                 self._reset_on_idle = False
                 self.reset_pending = "OnIdle"
-                self.reset_deadline = now + commands.RESET_GRACE_S
+                self.reset_deadline = now + control.RESET_GRACE_S
 
     def _event(
         self,
@@ -678,12 +678,12 @@ class Charger201:
     # -- CSMS-initiated calls ------------------------------------------------------------------
 
     def _on_csms_call(self, call: Call, now: float) -> None:
-        handler = commands.HANDLERS.get(call.action)
+        handler = control.HANDLERS.get(call.action)
         if handler is not None:
             self.observer.command_handled(self.version, call.action, handler(self, call, now))
             return
         # OCPP-J 2.0.1 §4.3: a known action we do not support, or one we do not know at all.
-        known = call.action in commands.known_actions(self.version)
+        known = call.action in control.known_actions(self.version)
         code = ErrorCode.NOT_SUPPORTED if known else ErrorCode.NOT_IMPLEMENTED
         self.session.answer_error(call, code, call.action)
         self.observer.command_handled(self.version, call.action, code.value)

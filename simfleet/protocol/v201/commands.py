@@ -1,250 +1,173 @@
-"""CSMS-initiated OCPP 2.0.1 / 2.1 commands the charging station core answers.
+"""CSMS-initiated OCPP 2.0.1 (and 2.1) commands: default payloads the embedded CSMS sends.
 
-Handler shape as in 1.6 (`core_profile.py`): `handler(ch, call, now) -> status word`, the CALL
-answered first, follow-ups after. `HANDLERS` is this block's table; further blocks (device
-model B, smart charging K, reservations H, firmware L, display messages O) add tables of their
-own, merged in `charger.py`.
+The smallest plausible request of every CSMS-initiated 2.0.1 message (OCPP 2.0.1 Part 2 §1).
+Fields that only make sense for one charger or one send are left out here and filled in when the
+command goes out (`CsmsConnection201.complete_payload`): the transaction to stop or to bill
+(F03, I02), the reservation id and expiry (H01), the request ids that tie a charger's follow-up
+messages to the request (B07 NotifyReport, N01 LogStatusNotification, L01 FirmwareStatus...),
+and RequestStartTransaction's remoteStartId (F01.FR.01).
+
+2.1 keeps the 2.0.1 messages: the defaults valid against the 2.1 schemas are its defaults too
+(a unit test checks which); the commands 2.1 adds (DER control, tariffs, periodic event
+streams, battery swap...) have no default: a scenario gives their payload.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
-from simfleet.protocol.errors import ErrorCode
-from simfleet.protocol.frames import Call
-from simfleet.protocol.strict import schema_names
-from simfleet.protocol.v16.state import Status
+from simfleet.protocol.ca_root import SIMULATOR_ROOT_PEM
+from simfleet.protocol.frames import Payload
+from simfleet.protocol.v16.commands import (
+    FIRMWARE_SIGNATURE,
+    SIGNING_CERTIFICATE,
+    SIMULATOR_ROOT_HASH_DATA,
+)
 
-if TYPE_CHECKING:
-    from simfleet.protocol.v201.charger import Charger201
-    from simfleet.protocol.v201.state import Evse
+#: A retrieve date in the past: the chargers start at once (L01.FR.01).
+_PAST: Final = "2024-01-01T00:00:00.000Z"
+_FIRMWARE_URL: Final = "http://127.0.0.1/firmware/simfleet-0.2.bin"
+#: MD5 of the published file (L03: a 32-character hex checksum).
+_FIRMWARE_MD5: Final = "0f343b0931126a20f133d67c2b018a3b"
+# Part 2 appendix: HeartbeatInterval belongs to OCPPCommCtrlr.
+_HEARTBEAT: Final = {
+    "component": {"name": "OCPPCommCtrlr"},
+    "variable": {"name": "HeartbeatInterval"},
+}
 
-#: A Reset waits this long at most for its Ended events to be answered before rebooting.
-RESET_GRACE_S: Final = 5.0
-#: TxCtrlr.EVConnectionTimeOut: a remote start waits this long for the cable.
-EV_CONNECTION_TIMEOUT_S: Final = 60.0
+#: Commands whose `requestId` (a number the charger quotes back) is fresh per send.
+REQUEST_ID_ACTIONS: Final = frozenset(
+    {
+        "CustomerInformation",
+        "GetBaseReport",
+        "GetChargingProfiles",
+        "GetDisplayMessages",
+        "GetLog",
+        "GetMonitoringReport",
+        "GetReport",
+        "PublishFirmware",
+        "UpdateFirmware",
+    }
+)
 
-
-@functools.cache
-def known_actions(version: str) -> frozenset[str]:
-    """Every action the version defines (a Request schema exists): one we have no handler
-    for is answered NotSupported, anything else NotImplemented (OCPP-J 2.0.1 §4.3)."""
-    return frozenset(
-        name.removesuffix("Request") for name in schema_names(version) if name.endswith("Request")
-    )
-
-
-def _answer(ch: Charger201, call: Call, payload: dict[str, Any], status: str) -> str:
-    ch.session.answer(call, payload)
-    return status
-
-
-def reject_payload(ch: Charger201, call: Call, what: str) -> str:
-    """A payload we cannot use: FormatViolation (OCPP-J 2.0.1 §4.3); returns that code."""
-    ch.session.answer_error(call, ErrorCode.FORMAT_VIOLATION, what[:200])
-    return ch.session.dialect.spell(ErrorCode.FORMAT_VIOLATION)
-
-
-def _evse(ch: Charger201, evse_id: object) -> Evse | None:
-    if type(evse_id) is int and 1 <= evse_id <= len(ch.connectors):
-        return ch.connectors[evse_id - 1]
-    return None
-
-
-def _targets(ch: Charger201, evse: object) -> list[Evse] | None:
-    """An optional EVSEType: all EVSEs when absent, None when it names no EVSE of ours (or a
-    connector other than the one each EVSE has)."""
-    if evse is None:
-        return ch.connectors
-    if not isinstance(evse, dict):
-        return None
-    found = _evse(ch, evse.get("id"))
-    if found is None or evse.get("connectorId", 1) != 1:
-        return None
-    return [found]
-
-
-# -- B11/B12 Reset -------------------------------------------------------------------------------
-
-
-def reset(ch: Charger201, call: Call, now: float) -> str:
-    kind = call.payload.get("type")
-    if kind not in ("Immediate", "OnIdle"):
-        return reject_payload(ch, call, "type must be Immediate or OnIdle")
-    if "evseId" in call.payload:  # B11 resetting one EVSE is optional: not supported
-        return _answer(ch, call, {"status": "Rejected"}, "Rejected")
-    busy = any(e.in_transaction for e in ch.connectors)
-    if kind == "OnIdle" and busy:
-        # B12 OnIdle with transactions going: Scheduled, reboot when they have ended.
-        ch.session.answer(call, {"status": "Scheduled"})
-        ch.reset_when_idle(now)
-        return "Scheduled"
-    ch.session.answer(call, {"status": "Accepted"})
-    # B11: Immediate ends the transactions (stoppedReason ImmediateReset), then reboots.
-    ch.end_all("ImmediateReset", now)
-    ch.reset_pending = str(kind)
-    ch.reset_deadline = now + RESET_GRACE_S
-    return "Accepted"
-
-
-# -- F01-F03 remote start/stop, E14 GetTransactionStatus ------------------------------------------
-
-
-def request_start(ch: Charger201, call: Call, now: float) -> str:
-    token = call.payload.get("idToken")
-    remote_start_id = call.payload.get("remoteStartId")
-    if not (
-        isinstance(token, dict)
-        and type(token.get("idToken")) is str
-        and type(token.get("type")) is str
-        and type(remote_start_id) is int
-    ):
-        return reject_payload(ch, call, "idToken {idToken, type} and remoteStartId are required")
-    evse_id = call.payload.get("evseId")
-    if evse_id is None:  # F01 no evseId: the station picks a free EVSE
-        evse = next((e for e in ch.connectors if e.status is Status.AVAILABLE), None)
-    else:
-        evse = _evse(ch, evse_id)
-    if (
-        evse is None
-        or evse.in_transaction
-        or evse.status
-        not in (
-            Status.AVAILABLE,
-            Status.PREPARING,
-        )
-    ):
-        return _answer(ch, call, {"status": "Rejected"}, "Rejected")
-    ch.session.answer(call, {"status": "Accepted"})
-    ch.remote_start(evse.connector_id, token, remote_start_id, now)
-    return "Accepted"
-
-
-def request_stop(ch: Charger201, call: Call, now: float) -> str:
-    tx = call.payload.get("transactionId")
-    if type(tx) is not str:
-        return reject_payload(ch, call, "transactionId must be a string")
-    for evse in ch.connectors:
-        if evse.transaction_id == tx:
-            ch.session.answer(call, {"status": "Accepted"})
-            ch.stop_transaction(evse.connector_id, "Remote", now)  # F03: stoppedReason Remote
-            return "Accepted"
-    return _answer(ch, call, {"status": "Rejected"}, "Rejected")
-
-
-def get_transaction_status(ch: Charger201, call: Call, _now: float) -> str:
-    tx = call.payload.get("transactionId")
-    if tx is not None and type(tx) is not str:
-        return reject_payload(ch, call, "transactionId must be a string")
-    payload: dict[str, Any] = {"messagesInQueue": ch.queued_events(tx)}
-    if tx is not None:  # E14 ongoingIndicator only about a named transaction
-        payload["ongoingIndicator"] = any(e.transaction_id == tx for e in ch.connectors)
-    return _answer(ch, call, payload, "Answered")
-
-
-# -- F05 UnlockConnector, F06 TriggerMessage -----------------------------------------------------
-
-
-def unlock_connector(ch: Charger201, call: Call, _now: float) -> str:
-    evse = _evse(ch, call.payload.get("evseId"))
-    if evse is None or call.payload.get("connectorId") != 1:
-        return _answer(ch, call, {"status": "UnknownConnector"}, "UnknownConnector")
-    if evse.in_transaction:  # F05.FR.02: not while an authorized transaction goes on
-        status = "OngoingAuthorizedTransaction"
-        return _answer(ch, call, {"status": status}, status)
-    return _answer(ch, call, {"status": "Unlocked"}, "Unlocked")
-
-
-def trigger_message(ch: Charger201, call: Call, now: float) -> str:
-    requested = call.payload.get("requestedMessage")
-    send = _TRIGGERED.get(str(requested))
-    if send is None:
-        return _answer(ch, call, {"status": "NotImplemented"}, "NotImplemented")
-    targets = _targets(ch, call.payload.get("evse"))
-    if targets is None or (requested == "BootNotification" and ch.accepted):
-        # F06.FR.17: no BootNotification once the boot was Accepted.
-        return _answer(ch, call, {"status": "Rejected"}, "Rejected")
-    ch.session.answer(call, {"status": "Accepted"})
-    send(ch, targets, now)
-    return "Accepted"
-
-
-def _trigger_status(ch: Charger201, targets: list[Evse], now: float) -> None:
-    for evse in targets:
-        ch.report_status(evse, now)
-
-
-def _trigger_meter_values(ch: Charger201, targets: list[Evse], now: float) -> None:
-    for evse in targets:
-        ch.send_meter_values(evse, now)
-
-
-def _trigger_transaction(ch: Charger201, targets: list[Evse], now: float) -> None:
-    # F06 TransactionEvent Updated with triggerReason Trigger for each transaction.
-    for evse in targets:
-        if evse.in_transaction:
-            ch.send_transaction_updated(evse, "Trigger", "Trigger", now)
-
-
-_TRIGGERED: Final[dict[str, Callable[[Charger201, list[Evse], float], None]]] = {
-    "BootNotification": lambda ch, _targets, now: ch.send_boot_triggered(now),
-    "Heartbeat": lambda ch, _targets, now: ch.send_heartbeat(now),
-    "StatusNotification": _trigger_status,
-    "MeterValues": _trigger_meter_values,
-    "TransactionEvent": _trigger_transaction,
+DEFAULT_PAYLOADS: Final[dict[str, Payload]] = {
+    "CancelReservation": {},  # the last reservation made at that charger (H02)
+    "CertificateSigned": {"certificateChain": SIMULATOR_ROOT_PEM},  # unasked for: Rejected
+    "ChangeAvailability": {"operationalStatus": "Operative"},  # the whole station (G03)
+    "ClearCache": {},
+    "ClearChargingProfile": {},  # every profile (K10)
+    "ClearDisplayMessage": {"id": 1},
+    "ClearVariableMonitoring": {"id": [1]},
+    "CostUpdated": {"totalCost": 4.2},  # a transaction running there (I02)
+    "CustomerInformation": {
+        "report": True,
+        "clear": False,
+        "customerIdentifier": "simfleet-customer",
+    },
+    "DataTransfer": {"vendorId": "simfleet"},
+    "DeleteCertificate": {"certificateHashData": SIMULATOR_ROOT_HASH_DATA},
+    "GetBaseReport": {"reportBase": "SummaryInventory"},
+    "GetChargingProfiles": {"chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}},
+    "GetCompositeSchedule": {"duration": 3600, "evseId": 1},
+    "GetDisplayMessages": {},
+    "GetInstalledCertificateIds": {},
+    "GetLocalListVersion": {},
+    "GetLog": {
+        "logType": "DiagnosticsLog",
+        "log": {"remoteLocation": "http://127.0.0.1/logs/"},
+        "retries": 1,
+        "retryInterval": 30,
+    },
+    "GetMonitoringReport": {},
+    "GetReport": {"componentVariable": [{"component": {"name": "OCPPCommCtrlr"}}]},
+    "GetTransactionStatus": {},  # any transaction message still queued (E14)
+    "GetVariables": {"getVariableData": [_HEARTBEAT]},
+    "InstallCertificate": {
+        "certificateType": "CSMSRootCertificate",
+        "certificate": SIMULATOR_ROOT_PEM,
+    },
+    "PublishFirmware": {"location": _FIRMWARE_URL, "checksum": _FIRMWARE_MD5},
+    # A fresh remoteStartId per send (F01.FR.01); the CSMS accepts any token prefix but INV/BLK...
+    "RequestStartTransaction": {"idToken": {"idToken": "REMOTE0001", "type": "Central"}},
+    "RequestStopTransaction": {},  # a transaction running there (F03)
+    "ReserveNow": {"idToken": {"idToken": "RESERVE0001", "type": "ISO14443"}},  # id + expiry
+    "Reset": {"type": "OnIdle"},
+    # D01: a Full update without a list empties the local list (the schema wants no empty array).
+    "SendLocalList": {"versionNumber": 1, "updateType": "Full"},
+    "SetChargingProfile": {
+        "evseId": 0,
+        "chargingProfile": {
+            "id": 1,
+            "stackLevel": 0,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": [
+                {
+                    "id": 1,
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}],
+                }
+            ],
+        },
+    },
+    "SetDisplayMessage": {
+        "message": {
+            "id": 1,
+            "priority": "NormalCycle",
+            "message": {"format": "UTF8", "content": "Welcome to simfleet"},
+        }
+    },
+    "SetMonitoringBase": {"monitoringBase": "All"},
+    "SetMonitoringLevel": {"severity": 5},
+    "SetNetworkProfile": {
+        "configurationSlot": 2,
+        "connectionData": {
+            "ocppVersion": "OCPP20",
+            "ocppTransport": "JSON",
+            "ocppCsmsUrl": "ws://127.0.0.1:9000/ocpp",
+            "messageTimeout": 30,
+            "securityProfile": 1,
+            "ocppInterface": "Wired0",
+        },
+    },
+    "SetVariableMonitoring": {
+        "setMonitoringData": [
+            {
+                "value": 10.0,
+                "type": "Delta",
+                "severity": 7,
+                "component": {"name": "EVSE", "evse": {"id": 1}},
+                "variable": {"name": "Power"},
+            }
+        ]
+    },
+    "SetVariables": {"setVariableData": [{**_HEARTBEAT, "attributeValue": "300"}]},
+    "TriggerMessage": {"requestedMessage": "Heartbeat"},
+    "UnlockConnector": {"evseId": 1, "connectorId": 1},
+    "UnpublishFirmware": {"checksum": _FIRMWARE_MD5},
+    "UpdateFirmware": {
+        "retries": 2,
+        "retryInterval": 60,
+        "firmware": {
+            "location": _FIRMWARE_URL,
+            "retrieveDateTime": _PAST,
+            "signingCertificate": SIGNING_CERTIFICATE,
+            "signature": FIRMWARE_SIGNATURE,
+        },
+    },
 }
 
 
-# -- G03/G04 ChangeAvailability, C11 ClearCache, P01 DataTransfer ---------------------------------
+def _defaults_by_version() -> dict[str, dict[str, Payload]]:
+    from simfleet.protocol.v16.commands import DEFAULT_PAYLOADS as V16_DEFAULTS  # noqa: PLC0415
+
+    return {"1.6": V16_DEFAULTS, "2.0.1": DEFAULT_PAYLOADS, "2.1": DEFAULT_PAYLOADS}
 
 
-def change_availability(ch: Charger201, call: Call, now: float) -> str:
-    kind = call.payload.get("operationalStatus")
-    if kind not in ("Inoperative", "Operative"):
-        return reject_payload(ch, call, "operationalStatus must be Inoperative or Operative")
-    targets = _targets(ch, call.payload.get("evse"))
-    if targets is None:
-        return _answer(ch, call, {"status": "Rejected"}, "Rejected")
-    inoperative = kind == "Inoperative"
-    # G03 / G04: an EVSE with a transaction changes when the transaction ends.
-    scheduled = inoperative and any(e.in_transaction for e in targets)
-    status = "Scheduled" if scheduled else "Accepted"
-    ch.session.answer(call, {"status": status})
-    for evse in targets:
-        evse.inoperative = inoperative
-        if not evse.in_transaction and evse.status in (
-            Status.AVAILABLE,
-            Status.UNAVAILABLE,
-            Status.PREPARING,
-            Status.RESERVED,
-        ):
-            if evse.status is Status.PREPARING:
-                evse.id_tag = ""
-            if evse.status is not evse.free_status:
-                ch.set_status(evse, evse.free_status, now)
-    return status
+#: Each OCPP version's default command payloads (2.1: the 2.0.1 ones, which its schemas accept).
+DEFAULTS_BY_VERSION: Final = _defaults_by_version()
 
 
-def clear_cache(ch: Charger201, call: Call, _now: float) -> str:
-    status = ch.clear_cache()
-    return _answer(ch, call, {"status": status}, status)
-
-
-def data_transfer(ch: Charger201, call: Call, _now: float) -> str:
-    # P01: no vendor extensions on a simulated station.
-    return _answer(ch, call, {"status": "UnknownVendorId"}, "UnknownVendorId")
-
-
-HANDLERS: Final[dict[str, Callable[[Charger201, Call, float], str]]] = {
-    "ChangeAvailability": change_availability,
-    "ClearCache": clear_cache,
-    "DataTransfer": data_transfer,
-    "GetTransactionStatus": get_transaction_status,
-    "RequestStartTransaction": request_start,
-    "RequestStopTransaction": request_stop,
-    "Reset": reset,
-    "TriggerMessage": trigger_message,
-    "UnlockConnector": unlock_connector,
-}
+def command_defaults(action: str) -> dict[str, Payload]:
+    """The versions that have `action` as a default command, with their payloads."""
+    return {v: table[action] for v, table in DEFAULTS_BY_VERSION.items() if action in table}
