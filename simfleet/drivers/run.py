@@ -139,7 +139,7 @@ def execute(scenario: Scenario, options: RunOptions, out: TextIO = sys.stdout) -
     if not options.quiet:
         where = "the embedded CSMS at " + target if csms else target
         print(
-            f"simfleet: {scenario.chargers} chargers (OCPP {scenario.charger.ocpp_version}) "
+            f"simfleet: {scenario.chargers} chargers ({scenario.charger.describe_versions()}) "
             f"-> {where}, {workers} worker(s), {scenario.duration_s:g} s, "
             f"ramp {scenario.ramp_per_s:g}/s, seed {scenario.seed}"
             + (", strict (frames checked against the OCPP schemas)" if scenario.strict else ""),

@@ -93,6 +93,20 @@ def schema_section(scenario: Scenario, totals: Snapshot) -> dict[str, Any]:
     }
 
 
+def by_version(totals: Snapshot) -> dict[str, dict[str, int]]:
+    """Per OCPP version (a mixed fleet): CALLs sent and transactions started and stopped."""
+    out: dict[str, dict[str, int]] = {}
+    for key, stats in totals.actions.items():
+        version = key.split("|", 1)[0]
+        row = out.setdefault(version, {"calls": 0})
+        row["calls"] += stats.sent
+    for key, count in totals.transactions.items():
+        version, what = key.split("|", 1)
+        if what in ("started", "stopped"):
+            out.setdefault(version, {"calls": 0})[f"transactions_{what}"] = count
+    return dict(sorted(out.items()))
+
+
 def build_report(
     scenario: Scenario,
     target: str,
@@ -122,6 +136,7 @@ def build_report(
             "booted": totals.gauges.get("booted", 0),
         },
         "messages": {action: action_row(stats) for action, stats in actions.items()},
+        "ocpp_versions": by_version(totals),
         "errors": dict(sorted(errors.items())),
         "timeouts": sum(s.timeouts for s in actions.values()),
         "transaction_messages_dropped": dropped_by_action(totals),
@@ -202,6 +217,15 @@ def summary_table(report: dict[str, Any]) -> str:
         f"chargers: {c['planned']} planned, {c['connected_max']} connected at most, "
         f"{c['booted']} boots accepted"
     )
+    versions = report.get("ocpp_versions", {})
+    if len(versions) > 1:  # a mixed fleet: what each version did
+        lines.append(
+            "OCPP versions: "
+            + ", ".join(
+                f"{v} {row['calls']} calls {row.get('transactions_started', 0)} transactions"
+                for v, row in versions.items()
+            )
+        )
     lines.append(
         f"connections: {k['opened']} opened, {k['failed']} failed, {k['dropped']} dropped, "
         f"{k['reconnects']} reconnects, {k.get('offline', 0)} planned offline spells"

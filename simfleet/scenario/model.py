@@ -75,6 +75,13 @@ class ChargerModel:
         """Every offer some charger of this model makes."""
         return tuple(offer for offer, _ in self.ocpp_mix) or (self.offer,)
 
+    def describe_versions(self) -> str:
+        """What the chargers offer, for people: "OCPP 1.6", "OCPP 2.0.1/1.6" (preference
+        order), or the mix "OCPP 1.6 70 %, 2.0.1/1.6 30 %"."""
+        if not self.ocpp_mix:
+            return "OCPP " + "/".join(self.offer)
+        return "OCPP " + ", ".join(f"{'/'.join(o)} {share:.0%}" for o, share in self.ocpp_mix)
+
     def offer_of(self, seed: int, index: int) -> tuple[str, ...]:
         """The versions charger `index` offers: a deterministic draw from the seed and the
         index (the same charger offers the same whatever the worker count)."""
