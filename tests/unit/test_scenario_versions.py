@@ -73,3 +73,11 @@ def test_a_mix_draws_each_chargers_offer_from_seed_and_index() -> None:
     assert 0.28 < share < 0.32
     assert offers == [model.offer_of(1, i) for i in range(10_000)]  # deterministic
     assert offers != [model.offer_of(2, i) for i in range(10_000)]  # the seed matters
+
+
+def test_the_offer_described_for_people() -> None:
+    assert parse("").charger.describe_versions() == "OCPP 1.6"
+    offer = parse('[charger]\nocpp_versions = ["2.0.1", "1.6"]\n').charger
+    assert offer.describe_versions() == "OCPP 2.0.1/1.6"
+    mix = ChargerModel(ocpp_mix=((("1.6",), 0.7), (("2.0.1", "1.6"), 0.3)))
+    assert mix.describe_versions() == "OCPP 1.6 70%, 2.0.1/1.6 30%"
