@@ -41,9 +41,23 @@ from simfleet.protocol.frames import (
 )
 
 NEVER: Final = float("inf")
-#: Transaction messages that may be dropped to make room in a full queue (OCPP 1.6: periodic and
-#: clock-aligned readings; losing one loses a sample, losing a Start/Stop loses a transaction).
+#: Transaction messages that may be dropped to make room in a full queue: periodic and
+#: clock-aligned readings (1.6 MeterValues; 2.x TransactionEvent Updated for a reading, whose
+#: seqNo gap tells the CSMS one is missing, E01). Losing one loses a sample; losing a
+#: Start/Stop (Started/Ended) loses a transaction.
 EXPENDABLE: Final = frozenset({"MeterValues"})
+READING_TRIGGERS: Final = frozenset({"MeterValuePeriodic", "MeterValueClock"})
+
+
+def expendable(call: OutgoingCall) -> bool:
+    if call.action in EXPENDABLE:
+        return True
+    payload = call.payload
+    return (
+        call.action == "TransactionEvent"
+        and payload.get("eventType") == "Updated"
+        and payload.get("triggerReason") in READING_TRIGGERS
+    )
 
 
 class OutgoingCall:
@@ -207,7 +221,7 @@ class RpcSession:
         if len(tx) >= self.max_queued:
             # The oldest expendable message goes (the newcomer itself if nothing older is).
             for index, queued in enumerate(tx):
-                if queued.action in EXPENDABLE:
+                if expendable(queued):
                     del tx[index]
                     self._displaced = queued
                     break

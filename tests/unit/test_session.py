@@ -355,3 +355,21 @@ def test_full_queue_of_starts_and_stops_drops_the_newcomer() -> None:
     assert session.call("StartTransaction", {"n": 3}, 0.0, 0.0, keep_offline=True) is None
     assert session.take_displaced() is None
     assert session.queued == 2
+
+
+def test_full_queue_drops_a_2x_reading_event_never_a_started_or_state_change() -> None:
+    session = tx_session(max_queued=3)
+    session.disconnected()
+
+    def event(kind: str, trigger: str, n: int) -> OutgoingCall | None:
+        payload = {"eventType": kind, "triggerReason": trigger, "seqNo": n}
+        return session.call("TransactionEvent", payload, 0.0, 0.0, keep_offline=True)
+
+    event("Started", "Authorized", 0)
+    event("Updated", "ChargingStateChanged", 1)
+    event("Updated", "MeterValuePeriodic", 2)
+    assert event("Ended", "EVDeparted", 3) is not None  # the periodic reading makes room
+    displaced = session.take_displaced()
+    assert displaced is not None and displaced.payload["seqNo"] == 2
+    # Nothing expendable left: the newcomer is dropped, the transaction's events stay.
+    assert event("Updated", "MeterValueClock", 4) is None
