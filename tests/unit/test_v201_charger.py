@@ -87,6 +87,7 @@ class Csms:
             "Authorize": {"idTokenInfo": {"status": "Accepted"}},
             "TransactionEvent": {},
             "MeterValues": {},
+            "NotifyReport": {},
         }
         self.answers.update(answers or {})
         self.seen: list[tuple[str, dict[str, Any]]] = []
@@ -504,11 +505,7 @@ def test_clear_cache_data_transfer_and_unsupported_actions() -> None:
     _, csms, _ = booted()
     assert csms.command("ClearCache", {}, 1.0) == {"status": "Accepted"}
     assert csms.command("DataTransfer", {"vendorId": "acme"}, 1.0) == {"status": "UnknownVendorId"}
-    error = csms.command(
-        "GetVariables",
-        {"getVariableData": [{"component": {"name": "X"}, "variable": {"name": "Y"}}]},
-        1.0,
-    )
+    error = csms.command("ClearDisplayMessage", {"id": 1}, 1.0)  # block O: not yet
     assert error[0] == 4 and error[2] == "NotSupported"
     csms.sent["z"] = "Bogus"
     csms.charger.receive(orjson.dumps([2, "z", "Bogus", {}]), 1.0)

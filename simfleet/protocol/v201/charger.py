@@ -34,7 +34,8 @@ from simfleet.protocol.v16.charger import default_auth_policy
 from simfleet.protocol.v16.local_auth import Action, AuthorizationCache, LocalAuthList, decide
 from simfleet.protocol.v16.maintenance import UploadRequest
 from simfleet.protocol.v16.state import BootState, ChargerSettings, Status
-from simfleet.protocol.v201 import control, messages
+from simfleet.protocol.v201 import control, messages, provisioning
+from simfleet.protocol.v201.device_model import DeviceModel
 from simfleet.protocol.v201.state import Evse
 
 __all__ = ["Charger201", "Evse"]
@@ -49,6 +50,7 @@ class Charger201:
 
     __slots__ = (
         "_cache",
+        "_device_model",
         "_held",
         "_local_list",
         "_reset_on_idle",
@@ -110,6 +112,7 @@ class Charger201:
         self._tx_counter = 0
         # Transaction events made before the boot was Accepted (B03), made on first use.
         self._held: list[OutgoingCall] | None = None
+        self._device_model: DeviceModel | None = None  # made on first use (block B commands)
         self._local_list: LocalAuthList | None = None
         self._cache: AuthorizationCache | None = None
         self.pending_uploads: list[UploadRequest] | None = None  # no log uploads (yet)
@@ -677,8 +680,20 @@ class Charger201:
 
     # -- CSMS-initiated calls ------------------------------------------------------------------
 
+    @property
+    def device_model(self) -> DeviceModel:
+        if self._device_model is None:
+            dm = provisioning.device_model_of(self)
+            # What the station runs with now (the boot answer may have set the heartbeat).
+            interval = str(round(self.heartbeat_interval))
+            dm.set_actual("OCPPCommCtrlr", "HeartbeatInterval", interval)
+            dm.set_actual("SampledDataCtrlr", "TxUpdatedInterval", str(round(self.meter_interval)))
+            dm.set_actual("AlignedDataCtrlr", "Interval", str(round(self.clock_aligned_s)))
+            self._device_model = dm
+        return self._device_model
+
     def _on_csms_call(self, call: Call, now: float) -> None:
-        handler = control.HANDLERS.get(call.action)
+        handler = _HANDLERS.get(call.action)
         if handler is not None:
             self.observer.command_handled(self.version, call.action, handler(self, call, now))
             return
@@ -725,3 +740,6 @@ _ANSWERED: Final[dict[str, Callable[[Charger201, OutgoingCall, float], None]]] =
     "Authorize": Charger201._on_authorize,
     "TransactionEvent": Charger201._on_transaction_event,
 }
+
+
+_HANDLERS: Final = {**control.HANDLERS, **provisioning.HANDLERS}
