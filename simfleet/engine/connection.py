@@ -23,9 +23,10 @@ from simfleet.engine.uploads import http_put
 from simfleet.protocol.dialect import DIALECTS
 from simfleet.protocol.strict import FrameValidator
 from simfleet.protocol.v16.maintenance import UploadRequest
+from simfleet.protocol.v201.charger import Charger201
 from simfleet.scenario.model import ChargerModel, Scenario
 from simfleet.sim.agent import ChargerAgent
-from simfleet.sim.backoff import backoff
+from simfleet.sim.backoff import backoff, ocpp2_backoff
 from simfleet.sim.stats import Recorder
 
 #: Sec-WebSocket-Protocol value -> OCPP version.
@@ -176,11 +177,11 @@ async def run_connection(
     scheduler: Scheduler,
     clock: Callable[[], float],
     stopping: Stopping,
-    new_delays: Callable[[], Iterator[float]],
+    new_delays: Callable[[ChargerAgent], Iterator[float]],
 ) -> None:
-    """Keep one charger connected until the worker stops; `new_delays()` gives a fresh
+    """Keep one charger connected until the worker stops; `new_delays(agent)` gives a fresh
     backoff sequence (at the start and after each successful connection)."""
-    delays = new_delays()
+    delays = new_delays(slot.agent)
     agent, recorder = slot.agent, slot.recorder
     slot.scheduler = scheduler
     url = charger_url(link.target, agent.identity)
@@ -216,7 +217,7 @@ async def run_connection(
         if ever_connected:
             recorder.reconnects += 1
         ever_connected = True
-        delays = new_delays()
+        delays = new_delays(slot.agent)
         if link.strict:
             if slot.validator is None or slot.validator.version != version:
                 slot.validator = FrameValidator(version)
@@ -280,10 +281,27 @@ def failure_reason(error: BaseException) -> str:
     return type(error).__name__
 
 
-def reconnect_delays(scenario: Scenario, rng: np.random.Generator) -> Callable[[], Iterator[float]]:
-    """A factory of fresh backoff sequences (one per connection streak) from one generator."""
+def reconnect_delays(
+    scenario: Scenario, rng: np.random.Generator
+) -> Callable[[ChargerAgent], Iterator[float]]:
+    """A factory of fresh backoff sequences (one per connection streak) from one generator: the
+    scenario's `[reconnect]` for 1.6 (which sets no rule), the station's RetryBackOff* variables
+    for 2.0.1 and 2.1 (which do)."""
     r = scenario.reconnect
-    return lambda: backoff(rng, r.min_s, r.max_s, r.factor)
+
+    def delays(agent: ChargerAgent) -> Iterator[float]:
+        charger = agent.charger
+        if isinstance(charger, Charger201):
+            dm = charger.device_model
+            return ocpp2_backoff(
+                rng,
+                dm.integer("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
+                dm.integer("OCPPCommCtrlr", "RetryBackOffRandomRange"),
+                dm.integer("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
+            )
+        return backoff(rng, r.min_s, r.max_s, r.factor)
+
+    return delays
 
 
 async def retire(

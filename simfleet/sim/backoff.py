@@ -22,3 +22,16 @@ def backoff(
         for draw in draws:
             yield min_s + draw * (ceiling - min_s)
             ceiling = min(max_s, ceiling * factor)
+
+
+def ocpp2_backoff(
+    rng: np.random.Generator, wait_minimum: float, random_range: float, repeat_times: int
+) -> Iterator[float]:
+    """OCPP 2.0.1 reconnects (Part 4 §5.3, OCPPCommCtrlr RetryBackOff*): the first attempt after
+    RetryBackOffWaitMinimum plus a random value of at most RetryBackOffRandomRange; after each
+    failed attempt the wait doubles, at most RetryBackOffRepeatTimes times, with a new random
+    value each time."""
+    doublings = 0
+    while True:
+        yield wait_minimum * 2**doublings + float(rng.random()) * random_range
+        doublings = min(doublings + 1, max(repeat_times, 0))

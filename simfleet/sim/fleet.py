@@ -99,7 +99,9 @@ def settings_for(
         transaction_message_attempts=model.transaction_message_attempts,
         transaction_message_retry_interval_s=model.transaction_message_retry_interval_s,
         replay_interval_s=model.replay_interval_s,
-        ocpp_version=model.ocpp_version,
+        ocpp_version=model.offer_of(scenario.seed, index)[
+            0
+        ],  # its first choice, until a CSMS picks
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from simfleet.behaviour.plans import FixedRates, fixed_plans
 from simfleet.scenario import parse
 from simfleet.sim.agent import ChargerAgent
-from simfleet.sim.backoff import backoff
+from simfleet.sim.backoff import backoff, ocpp2_backoff
 from simfleet.sim.fleet import (
     build_agents,
     connect_at,
@@ -199,3 +199,24 @@ def test_settings_follow_the_scenario() -> None:
     (plan,) = fixed_plans(scenario.fixed, 1, [5], 3, 10.0)
     settings = settings_for(scenario, 5, hardware_of(scenario, plan))
     assert (settings.identity, settings.connectors) == ("X-005", 3)
+
+
+def test_ocpp2_backoff_doubles_the_minimum_up_to_repeat_times_plus_a_random_range() -> None:
+    delays = ocpp2_backoff(np.random.default_rng(1), 10, 5, 3)
+    waits = [next(delays) for _ in range(7)]
+    floors = [10, 20, 40, 80, 80, 80, 80]  # doubled at most RetryBackOffRepeatTimes (3) times
+    assert all(f <= w <= f + 5 for w, f in zip(waits, floors, strict=True)), waits
+    assert len({round(w - f, 6) for w, f in zip(waits, floors, strict=True)}) == 7  # new draws
+
+
+def test_a_2x_charger_reconnects_by_its_retry_back_off_variables() -> None:
+    from simfleet.engine.connection import reconnect_delays
+    from simfleet.scenario.load import parse
+
+    scenario = parse('[charger]\nocpp_versions = ["2.0.1"]\n', "s.toml")
+    agent = build_agents(scenario, [1], Recorder(), 0.0)[0]
+    dm = agent.charger.device_model  # type: ignore[union-attr]
+    dm.set_actual("OCPPCommCtrlr", "RetryBackOffWaitMinimum", "3")
+    dm.set_actual("OCPPCommCtrlr", "RetryBackOffRandomRange", "0")
+    delays = reconnect_delays(scenario, np.random.default_rng(0))(agent)
+    assert [next(delays) for _ in range(3)] == [3.0, 6.0, 12.0]
