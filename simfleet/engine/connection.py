@@ -23,6 +23,7 @@ from simfleet.engine.uploads import http_put
 from simfleet.protocol.dialect import DIALECTS
 from simfleet.protocol.strict import FrameValidator
 from simfleet.protocol.v16.maintenance import UploadRequest
+from simfleet.protocol.v201 import provisioning
 from simfleet.protocol.v201.charger import Charger201
 from simfleet.scenario.model import ChargerModel, Scenario
 from simfleet.sim.agent import ChargerAgent
@@ -292,13 +293,7 @@ def reconnect_delays(
     def delays(agent: ChargerAgent) -> Iterator[float]:
         charger = agent.charger
         if isinstance(charger, Charger201):
-            dm = charger.device_model
-            return ocpp2_backoff(
-                rng,
-                dm.integer("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
-                dm.integer("OCPPCommCtrlr", "RetryBackOffRandomRange"),
-                dm.integer("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
-            )
+            return ocpp2_backoff(rng, *provisioning.retry_back_off(charger))
         return backoff(rng, r.min_s, r.max_s, r.factor)
 
     return delays

@@ -164,13 +164,15 @@ class ChargerAgent:
 
     def step(self, now: float) -> None:
         t = self.sim(now)
+        charger = self.charger
+        # The charger's own due work first: a reading due before `now` (a late wake-up) is
+        # stamped at its due time, so it goes out before what the plan does at `now`.
+        charger.step(now)
         if self._episodes.next_at <= t:
             self._run_episodes(t, now)
         for connector_id, plan in enumerate(self.plans, start=1):
             if plan.next_at <= t:
                 self._advance(connector_id, plan, t, now)
-        charger = self.charger
-        charger.step(now)
         if charger.ready_to_reboot(now):
             self._reset(t, now)
 

@@ -217,16 +217,6 @@ def test_heartbeat_interval_of_the_boot_answer_is_used(run: MixedRun) -> None:
         assert max(gaps[1:], default=HEARTBEAT_S) <= HEARTBEAT_S + 1.0, (identity, gaps)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "charger bug: the reconnect backoff (engine/connection.py reconnect_delays, called at "
-        "start and right after each connection) reads charger.device_model, which makes the "
-        "model then and snapshots HeartbeatInterval = the scenario's interval before the "
-        "BootNotification answer sets the one in use; Charger201._on_boot does not update an "
-        "existing model, so GetVariables reports 2 while the station beats every 3 s"
-    ),
-)
 def test_get_variables_reports_the_heartbeat_interval_in_use(run: MixedRun) -> None:
     """B06: OCPPCommCtrlr.HeartbeatInterval reads what the station runs with: the interval of
     the boot answer (B01: the station uses it), here 3, not the scenario's 2."""

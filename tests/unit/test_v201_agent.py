@@ -175,3 +175,24 @@ def test_a_sampled_2_0_1_fleet_closes_every_transaction_it_opens() -> None:
             assert [e["seqNo"] for e in events] == list(range(len(events)))
         started += len(by_tx)
     assert started > 5
+
+
+def test_a_late_step_sends_the_due_reading_before_what_the_plan_does_now() -> None:
+    """E02: TransactionEvent timestamps follow seqNo. When the engine wakes the agent late,
+    the reading due before `now` goes out (stamped at its due time) before the plan's change
+    at `now` (here the EV is full: Updated ChargingStateChanged)."""
+    agent = make_agent("2.0.1", (visit(arrive=600.0, stay=2 * HOUR, auth=(OK,)),))
+    pump = Pump(agent, Csms201(agent)).start().run_sim(900.0)
+    battery = agent.plans[0].battery
+    full_at = agent.wall(battery.full_at)
+    pump.run_until(full_at - 1.0)
+    due = agent.charger.meter_at
+    assert due < full_at + agent.charger.meter_interval
+    late = max(full_at, due) + 1.0  # past both the reading and the full battery
+    agent.step(late)
+    pump.csms.serve(late)
+    events = [f.payload for f in pump.csms.of("TransactionEvent")]
+    triggers = [e["triggerReason"] for e in events]
+    assert "ChargingStateChanged" in triggers and triggers.count("MeterValuePeriodic") > 1
+    stamps = [e["timestamp"] for e in events]
+    assert stamps == sorted(stamps), [(e["seqNo"], e["timestamp"]) for e in events]

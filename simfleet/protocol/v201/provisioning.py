@@ -6,6 +6,7 @@ module answers the CALLs and applies what a new value changes in the station's t
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Final
 
 from simfleet.protocol.frames import Call
@@ -39,6 +40,18 @@ def device_model_of(ch: Charger201) -> DeviceModel:
         heartbeat_interval_s=round(s.heartbeat_interval_s),
     )
     return DeviceModel(definitions_for(model))
+
+
+def retry_back_off(ch: Charger201) -> tuple[int, int, int]:
+    """RetryBackOffWaitMinimum, RandomRange and RepeatTimes (OCPPCommCtrlr), read without
+    making the station's device model when nobody configured it (most stations)."""
+    dm = ch._device_model or device_model_of(ch)  # the model's defaults: nothing is kept
+    read = functools.partial(dm.integer, "OCPPCommCtrlr")
+    return (
+        read("RetryBackOffWaitMinimum"),
+        read("RetryBackOffRandomRange"),
+        read("RetryBackOffRepeatTimes"),
+    )
 
 
 def _refuse(ch: Charger201, call: Call, error: RequestError) -> str:
@@ -130,4 +143,4 @@ HANDLERS: Final[dict[str, Callable[[Charger201, Call, float], str]]] = {
     "SetVariables": set_variables,
 }
 
-__all__ = ["HANDLERS", "device_model_of"]
+__all__ = ["HANDLERS", "device_model_of", "retry_back_off"]
