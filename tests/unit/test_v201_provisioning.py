@@ -108,3 +108,17 @@ def test_block_b_on_2_1() -> None:
     _, csms, _ = booted(V21)
     answer = csms.command("GetBaseReport", {"requestId": 1, "reportBase": "SummaryInventory"}, 5.0)
     assert answer["status"] in ("Accepted", "EmptyResultSet")
+
+
+def test_a_new_boot_answer_updates_the_heartbeat_interval_variable() -> None:
+    charger, csms, _ = booted()
+    read = {"getVariableData": [variable("OCPPCommCtrlr", "HeartbeatInterval")]}
+    assert csms.command("GetVariables", read, 5.0)["getVariableResult"][0]["attributeValue"] == "30"
+    # A power cut; the CSMS answers the next boot with another interval.
+    csms.answers["BootNotification"] = {**csms.answers["BootNotification"], "interval": 45}
+    charger.disconnected(7.0)
+    charger.reboot("PowerLoss", 7.0)
+    charger.connected(8.0)
+    csms.serve(8.0)
+    assert charger.heartbeat_interval == 45.0
+    assert csms.command("GetVariables", read, 9.0)["getVariableResult"][0]["attributeValue"] == "45"

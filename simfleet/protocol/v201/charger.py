@@ -619,6 +619,10 @@ class Charger201:
             # B01 the interval is the heartbeat interval to use.
             if type(interval) is int and interval > 0:
                 self.heartbeat_interval = float(interval)
+                if self._device_model is not None:  # B06: it reads what the station runs with
+                    self._device_model.set_actual(
+                        "OCPPCommCtrlr", "HeartbeatInterval", str(interval)
+                    )
             self.heartbeat_at = now + self.heartbeat_interval
             if was_accepted:
                 return
