@@ -243,6 +243,10 @@ class RecordingConnection:
     def request(self) -> Any:
         return self._ws.request
 
+    @property
+    def subprotocol(self) -> Any:
+        return self._ws.subprotocol
+
     async def recv(self, decode: bool | None = None) -> str | bytes:
         data = await self._ws.recv(decode=decode)
         self._recorder.received(self._conn, data)

@@ -21,6 +21,7 @@ from simfleet.engine.connection import Link, Slot, Stopping, run_connection
 from simfleet.engine.scheduler import Scheduler
 from simfleet.protocol.v16.csms import CsmsConnection16, CsmsSettings
 from simfleet.scenario import parse
+from simfleet.scenario.model import ChargerModel
 from simfleet.sim.fleet import build_agents
 from simfleet.sim.stats import Recorder
 
@@ -66,12 +67,14 @@ async def refuse_twice_then_serve() -> tuple[list[str], list[dict[str, Any]], Re
         handle, "127.0.0.1", 0, subprotocols=[Subprotocol("ocpp1.6")], process_request=check
     ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        link = Link(f"ws://127.0.0.1:{port}/ocpp", "ocpp1.6", 5.0, "a-wrong-password-1", None)
+        link = Link(
+            f"ws://127.0.0.1:{port}/ocpp", ChargerModel(), 0, 5.0, "a-wrong-password-1", None
+        )
         scheduler = Scheduler(asyncio.get_running_loop(), time.time)
         stopping = Stopping()
         task = asyncio.create_task(
             run_connection(
-                slot, link, scheduler, time.time, stopping, lambda: itertools.repeat(0.05)
+                slot, link, scheduler, time.time, stopping, lambda _agent: itertools.repeat(0.05)
             )
         )
         deadline = time.monotonic() + 20
